@@ -1,0 +1,368 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+// Mode says where a Recorder's transitions come from.
+type Mode uint8
+
+const (
+	// ModeTrace: every transition of a full socket from the tracepoint,
+	// timewait mini-sockets from sock_diag.
+	ModeTrace Mode = iota + 1
+	// ModePoll: sock_diag snapshots only. Transient states (SYN_SENT,
+	// FIN_WAIT1, CLOSING, LAST_ACK) are mostly missed.
+	ModePoll
+)
+
+func (m Mode) String() string {
+	if m == ModePoll {
+		return "sock_diag polling"
+	}
+	return "tracepoint+sock_diag"
+}
+
+// RecorderOptions configures NewRecorder; the zero value is the default.
+type RecorderOptions struct {
+	// PollInterval is how often sock_diag is read while a namespace has
+	// timewait sockets (or always, in ModePoll). Default 10ms: small
+	// against the timer wheel's slack on a 60 s timer.
+	PollInterval time.Duration
+	// ForcePoll disables tracing, as on a machine without BTF or BPF.
+	// TCPLAB_NO_TRACE=1 in the environment does the same.
+	ForcePoll bool
+	// MaxConns bounds the timelines kept per namespace. Past it the
+	// oldest closed connections are forgotten (and counted). Default 1<<17.
+	MaxConns int
+}
+
+// Recorder keeps one timeline per connection in the namespaces it watches.
+// One Recorder serves a whole process: Watch each lab namespace, drive the
+// sockets, read Timeline(endpoint). It attributes by namespace cookie and
+// socket cookie, so identical addresses in other namespaces or processes
+// never mix in.
+type Recorder struct {
+	opts   RecorderOptions
+	mode   Mode
+	reason string // why ModePoll, when it is
+	tracer *tracer
+
+	mu           sync.Mutex
+	spaces       map[uint64]*space
+	conns        map[uint64]*conn
+	unattributed uint64
+	evicted      uint64
+	failed       error
+
+	rounds atomic.Uint64 // poll rounds done
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+type space struct {
+	ns      *Namespace
+	diag    *Diag
+	order   []uint64         // connection cookies, oldest first
+	watch   map[uint64]*conn // timewait (or polled) sockets to follow
+	lastT0  time.Duration
+	polling bool
+}
+
+type conn struct {
+	cookie  uint64
+	space   *space
+	local   netip.AddrPort
+	remote  netip.AddrPort
+	trans   []Transition
+	pending bool           // an X -> CLOSE that may have left a timewait socket
+	twState tcpstate.State // substate while a timewait socket, else Invalid
+	seenAt  time.Duration  // start of the last snapshot that saw it
+	closed  bool
+}
+
+// NewRecorder starts recording. It loads the tracepoint program unless
+// tracing is unavailable or disabled; then it falls back to sock_diag
+// polling and says why in Reason.
+func NewRecorder(opts RecorderOptions) (*Recorder, error) {
+	if err := CheckPrivileges(); err != nil {
+		return nil, err
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 10 * time.Millisecond
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 1 << 17
+	}
+	r := &Recorder{
+		opts:   opts,
+		spaces: map[uint64]*space{},
+		conns:  map[uint64]*conn{},
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	switch {
+	case opts.ForcePoll:
+		r.mode, r.reason = ModePoll, "tracing disabled by RecorderOptions.ForcePoll"
+	case os.Getenv("TCPLAB_NO_TRACE") == "1":
+		r.mode, r.reason = ModePoll, "tracing disabled by TCPLAB_NO_TRACE=1"
+	default:
+		t, err := newTracer(r.deliver)
+		if err != nil {
+			r.mode, r.reason = ModePoll, fmt.Sprintf("tracepoint unavailable: %v", err)
+		} else {
+			r.mode, r.tracer = ModeTrace, t
+		}
+	}
+	go r.poller()
+	return r, nil
+}
+
+// Mode reports where transitions come from.
+func (r *Recorder) Mode() Mode { return r.mode }
+
+// Reason says why the recorder polls instead of tracing ("" when tracing).
+func (r *Recorder) Reason() string { return r.reason }
+
+// Watch starts recording a namespace.
+func (r *Recorder) Watch(ns *Namespace) error {
+	d, err := ns.NewDiag()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", ns, err)
+	}
+	r.mu.Lock()
+	r.spaces[ns.Cookie()] = &space{ns: ns, diag: d, watch: map[uint64]*conn{}, polling: r.mode == ModePoll}
+	r.mu.Unlock()
+	if r.tracer != nil {
+		if err := r.tracer.watch(ns.Cookie(), true); err != nil {
+			return fmt.Errorf("watch %s: %w", ns, err)
+		}
+	}
+	return nil
+}
+
+// WatchPair watches both hosts of a pair.
+func (r *Recorder) WatchPair(p *Pair) error {
+	return errors.Join(r.Watch(p.Client.NS), r.Watch(p.Server.NS))
+}
+
+// Unwatch stops recording a namespace and forgets its timelines.
+func (r *Recorder) Unwatch(ns *Namespace) error {
+	var err error
+	if r.tracer != nil {
+		err = r.tracer.watch(ns.Cookie(), false)
+	}
+	r.mu.Lock()
+	sp := r.spaces[ns.Cookie()]
+	delete(r.spaces, ns.Cookie())
+	if sp != nil {
+		for _, c := range sp.order {
+			delete(r.conns, c)
+		}
+	}
+	r.mu.Unlock()
+	if sp != nil {
+		err = errors.Join(err, sp.diag.Close())
+	}
+	return err
+}
+
+// deliver is called by the tracer for every event, in order.
+func (r *Recorder) deliver(ev *event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sp := r.spaces[ev.netCookie]
+	if sp == nil {
+		r.unattributed++
+		return
+	}
+	c := r.conns[ev.cookie]
+	if c == nil {
+		c = r.newConn(sp, ev.cookie)
+	}
+	if ev.local.Port() != 0 {
+		c.local = ev.local
+	}
+	if ev.remote.Port() != 0 {
+		c.remote = ev.remote
+	}
+	c.trans = append(c.trans, Transition{From: ev.from, To: ev.to, At: time.Duration(ev.ts), Source: Traced})
+	c.closed = ev.to == tcpstate.Closed
+	if c.closed && (ev.from == tcpstate.FinWait1 || ev.from == tcpstate.FinWait2 || ev.from == tcpstate.Closing) {
+		// tcp_time_wait() hands the connection to a timewait socket
+		// before this event fires: sock_diag will show it, or not.
+		c.pending = true
+		sp.watch[c.cookie] = c
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (r *Recorder) newConn(sp *space, cookie uint64) *conn {
+	c := &conn{cookie: cookie, space: sp}
+	r.conns[cookie] = c
+	sp.order = append(sp.order, cookie)
+	if len(sp.order) > r.opts.MaxConns {
+		r.evict(sp)
+	}
+	return c
+}
+
+// evict forgets the oldest closed connections until the namespace is back
+// to 90 % of MaxConns (or nothing closed is left to forget).
+func (r *Recorder) evict(sp *space) {
+	target := r.opts.MaxConns * 9 / 10
+	kept := sp.order[:0]
+	excess := len(sp.order) - target
+	for _, ck := range sp.order {
+		if c := r.conns[ck]; excess > 0 && c != nil && c.closed && !c.pending {
+			delete(r.conns, ck)
+			r.evicted++
+			excess--
+			continue
+		}
+		kept = append(kept, ck)
+	}
+	clear(sp.order[len(kept):])
+	sp.order = kept
+}
+
+// Timeline returns a snapshot of the endpoint's connection.
+func (r *Recorder) Timeline(e *Endpoint) Timeline { return r.TimelineOf(e.Cookie()) }
+
+// TimelineOf returns a snapshot of the connection with this socket cookie.
+func (r *Recorder) TimelineOf(cookie uint64) Timeline {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := Timeline{Cookie: cookie, Mode: r.mode, Now: Monotonic()}
+	if c := r.conns[cookie]; c != nil {
+		t.Namespace = c.space.ns.String()
+		t.Local, t.Remote = c.local, c.remote
+		t.Transitions = append([]Transition(nil), c.trans...)
+	}
+	return t
+}
+
+// Timelines returns every connection recorded in a namespace, oldest first.
+func (r *Recorder) Timelines(ns *Namespace) []Timeline {
+	r.mu.Lock()
+	sp := r.spaces[ns.Cookie()]
+	var cookies []uint64
+	if sp != nil {
+		cookies = append(cookies, sp.order...)
+	}
+	r.mu.Unlock()
+	out := make([]Timeline, 0, len(cookies))
+	for _, c := range cookies {
+		out = append(out, r.TimelineOf(c))
+	}
+	return out
+}
+
+// Stats counts what the recorder has handled.
+type Stats struct {
+	Seen, Received, Failed uint64 // kernel-side events, and what reached us
+	Connections            int    // timelines held
+	Evicted                uint64 // closed timelines forgotten past MaxConns
+	Unattributed           uint64 // events for namespaces no longer watched
+}
+
+// Stats returns the counters. Seen == Received + Failed once the ring is drained.
+func (r *Recorder) Stats() (Stats, error) {
+	var s Stats
+	if r.tracer != nil {
+		seen, failed, err := r.tracer.counts()
+		if err != nil {
+			return s, err
+		}
+		s.Seen, s.Failed, s.Received = seen, failed, r.tracer.received.Load()
+	}
+	r.mu.Lock()
+	s.Connections, s.Evicted, s.Unattributed = len(r.conns), r.evicted, r.unattributed
+	r.mu.Unlock()
+	return s, nil
+}
+
+// Sync waits until every event the kernel has produced so far has been
+// received and every pending timewait check is done. It returns an error
+// wrapping ErrLostEvents if the kernel ever dropped an event, or if the
+// reader failed: every timeline is then suspect and the spec must fail.
+func (r *Recorder) Sync(ctx context.Context) error {
+	if r.tracer != nil {
+		seen, failed, err := r.tracer.counts()
+		if err != nil {
+			return err
+		}
+		for r.tracer.received.Load()+failed < seen {
+			if p := r.tracer.readErr.Load(); p != nil {
+				return fmt.Errorf("%w: %w", ErrLostEvents, *p)
+			}
+			if err := sleepCtx(ctx, 200*time.Microsecond); err != nil {
+				return fmt.Errorf("sync recorder: %w", err)
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%w: %d of %d transitions dropped (ring buffer full)", ErrLostEvents, failed, seen)
+		}
+	}
+	// One full poll round after this point settles pending timewait checks.
+	want := r.pollRound() + 2
+	for r.pollRound() < want {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+		if err := sleepCtx(ctx, time.Millisecond); err != nil {
+			return fmt.Errorf("sync recorder: %w", err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Close stops recording and detaches the program.
+func (r *Recorder) Close() error {
+	select {
+	case <-r.stop:
+		return nil
+	default:
+	}
+	close(r.stop)
+	<-r.done
+	var errs []error
+	if r.tracer != nil {
+		errs = append(errs, r.tracer.Close())
+	}
+	r.mu.Lock()
+	for _, sp := range r.spaces {
+		errs = append(errs, sp.diag.Close())
+	}
+	r.spaces = map[uint64]*space{}
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,275 @@
+package harness
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+// Layout of one ringbuf record written by the program.
+const (
+	recTS        = 0  // u64 bpf_ktime_get_ns (CLOCK_MONOTONIC)
+	recCookie    = 8  // u64 socket cookie (SO_COOKIE; inherited by a timewait socket)
+	recNetCookie = 16 // u64 net->net_cookie (SO_NETNS_COOKIE)
+	recOld       = 24 // u32 old state
+	recNew       = 28 // u32 new state
+	recProto     = 32 // u16 sk_protocol
+	recRaw       = 40 // the first rawLen bytes of struct sock_common
+)
+
+// Counter slots in the counters array map.
+const (
+	counterSeen   = 0 // events in watched namespaces
+	counterFailed = 1 // events dropped because the ring was full
+)
+
+// RingSize is the tracer's ring buffer: 16 MiB holds about 130,000 events,
+// a fraction of a second of the fastest churn the machine can produce.
+const RingSize = 16 << 20
+
+// event is one decoded transition of a full socket.
+type event struct {
+	ts        int64 // ns, CLOCK_MONOTONIC
+	cookie    uint64
+	netCookie uint64
+	from, to  tcpstate.State
+	proto     uint16
+	local     netip.AddrPort
+	remote    netip.AddrPort
+}
+
+// tracer owns the tp_btf/inet_sock_set_state program, its maps and the
+// goroutine that drains the ring.
+type tracer struct {
+	layout   *sockLayout
+	watched  *ebpf.Map // hash: net cookie -> u8, the namespaces to record
+	counters *ebpf.Map // array: [seen, failed]
+	ring     *ebpf.Map
+	prog     *ebpf.Program
+	link     link.Link
+	reader   *ringbuf.Reader
+
+	received atomic.Uint64
+	readErr  atomic.Pointer[error]
+	done     chan struct{}
+	closeMu  sync.Once
+}
+
+// newTracer loads and attaches the program; deliver is called from one
+// goroutine for every event, in ring order.
+func newTracer(deliver func(*event)) (t *tracer, err error) {
+	layout, err := loadSockLayout()
+	if err != nil {
+		return nil, err
+	}
+	t = &tracer{layout: layout, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			_ = t.Close()
+		}
+	}()
+	if t.watched, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_watch", Type: ebpf.Hash, KeySize: 8, ValueSize: 1, MaxEntries: 1 << 14}); err != nil {
+		return t, fmt.Errorf("create watch map: %w", err)
+	}
+	if t.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_count", Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1}); err != nil {
+		return t, fmt.Errorf("create counter map: %w", err)
+	}
+	if t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_ring", Type: ebpf.RingBuf, MaxEntries: RingSize}); err != nil {
+		return t, fmt.Errorf("create ring buffer (Linux 5.8+): %w", err)
+	}
+	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "tcplab_state",
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "inet_sock_set_state",
+		License:      "GPL",
+		Instructions: program(layout, t.watched.FD(), t.counters.FD(), t.ring.FD()),
+	})
+	if err != nil {
+		return t, fmt.Errorf("load tp_btf/inet_sock_set_state program: %w", err)
+	}
+	if t.link, err = link.AttachTracing(link.TracingOptions{Program: t.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
+		return t, fmt.Errorf("attach tp_btf/inet_sock_set_state: %w", err)
+	}
+	if t.reader, err = ringbuf.NewReader(t.ring); err != nil {
+		return t, fmt.Errorf("open ring buffer: %w", err)
+	}
+	go t.drain(deliver)
+	return t, nil
+}
+
+// program builds, instruction by instruction, what would be this C:
+//
+//	SEC("tp_btf/inet_sock_set_state")
+//	int tcplab_state(u64 *ctx) {
+//		struct sock *sk = (void *)ctx[0];
+//		u64 nc = sk->__sk_common.skc_net.net->net_cookie;
+//		if (!bpf_map_lookup_elem(&watched, &nc)) return 0;
+//		u64 *cnt = bpf_map_lookup_elem(&counters, &zero);
+//		if (!cnt) return 0;
+//		__sync_fetch_and_add(&cnt[SEEN], 1);
+//		struct rec *r = bpf_ringbuf_reserve(&ring, sizeof(*r), 0);
+//		if (!r) { __sync_fetch_and_add(&cnt[FAILED], 1); return 0; }
+//		r->ts = bpf_ktime_get_ns(); r->cookie = bpf_get_socket_cookie(sk);
+//		r->netcookie = nc; r->old = ctx[1]; r->new = ctx[2];
+//		r->proto = sk->sk_protocol;
+//		bpf_probe_read_kernel(r->raw, RAW, sk);
+//		bpf_ringbuf_submit(r, 0);
+//		return 0;
+//	}
+func program(l *sockLayout, watchFD, countFD, ringFD int) asm.Instructions {
+	recSize := int32(recRaw + l.rawLen)
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),                                // r6 = ctx
+		asm.LoadMem(asm.R7, asm.R6, 0, asm.DWord),                  // r7 = sk
+		asm.LoadMem(asm.R1, asm.R7, int16(l.skcNet), asm.DWord),    // r1 = sk->skc_net.net
+		asm.LoadMem(asm.R8, asm.R1, int16(l.netCookie), asm.DWord), // r8 = net_cookie
+		asm.StoreMem(asm.RFP, -8, asm.R8, asm.DWord),
+		asm.LoadMapPtr(asm.R1, watchFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+
+		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, countFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "exit"),
+		asm.Mov.Reg(asm.R9, asm.R0), // r9 = counters
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R9, asm.R1, asm.DWord), // seen++
+
+		asm.LoadMapPtr(asm.R1, ringFD),
+		asm.Mov.Imm(asm.R2, recSize),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JNE.Imm(asm.R0, 0, "fill"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.Add.Imm(asm.R9, 8),
+		asm.StoreXAdd(asm.R9, asm.R1, asm.DWord), // failed++
+		asm.Ja.Label("exit"),
+
+		asm.Mov.Reg(asm.R9, asm.R0).WithSymbol("fill"), // r9 = record
+		asm.StoreMem(asm.R9, recNetCookie, asm.R8, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.R9, recTS, asm.R0, asm.DWord),
+		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.FnGetSocketCookie.Call(),
+		asm.StoreMem(asm.R9, recCookie, asm.R0, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R6, 8, asm.DWord),
+		asm.StoreMem(asm.R9, recOld, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R6, 16, asm.DWord),
+		asm.StoreMem(asm.R9, recNew, asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R7, int16(l.protocol), asm.Half),
+		asm.StoreMem(asm.R9, recProto, asm.R1, asm.Half),
+		asm.Mov.Reg(asm.R1, asm.R9),
+		asm.Add.Imm(asm.R1, recRaw),
+		asm.Mov.Imm(asm.R2, int32(l.rawLen)),
+		asm.Mov.Reg(asm.R3, asm.R7),
+		asm.FnProbeReadKernel.Call(),
+		asm.Mov.Reg(asm.R1, asm.R9),
+		asm.Mov.Imm(asm.R2, 0), // wake the reader only if it has caught up
+		asm.FnRingbufSubmit.Call(),
+
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
+		asm.Return(),
+	}
+}
+
+// watch starts or stops recording a namespace.
+func (t *tracer) watch(netCookie uint64, on bool) error {
+	if on {
+		return t.watched.Put(netCookie, uint8(1))
+	}
+	if err := t.watched.Delete(netCookie); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// counts returns the kernel's seen and failed counters.
+func (t *tracer) counts() (seen, failed uint64, err error) {
+	var v [16]byte
+	if err := t.counters.Lookup(uint32(0), &v); err != nil {
+		return 0, 0, fmt.Errorf("read tracer counters: %w", err)
+	}
+	return binary.NativeEndian.Uint64(v[0:]), binary.NativeEndian.Uint64(v[8:]), nil
+}
+
+func (t *tracer) drain(deliver func(*event)) {
+	defer close(t.done)
+	var rec ringbuf.Record
+	var ev event
+	for {
+		if err := t.reader.ReadInto(&rec); err != nil {
+			if !errors.Is(err, ringbuf.ErrClosed) {
+				err = fmt.Errorf("read ring buffer: %w", err)
+				t.readErr.Store(&err)
+			}
+			return
+		}
+		if t.decode(rec.RawSample, &ev) {
+			deliver(&ev)
+		}
+		t.received.Add(1)
+	}
+}
+
+func (t *tracer) decode(b []byte, ev *event) bool {
+	l := t.layout
+	if len(b) < int(recRaw+l.rawLen) {
+		return false
+	}
+	ne := binary.NativeEndian
+	ev.ts = int64(ne.Uint64(b[recTS:]))
+	ev.cookie = ne.Uint64(b[recCookie:])
+	ev.netCookie = ne.Uint64(b[recNetCookie:])
+	ev.from = tcpstate.State(ne.Uint32(b[recOld:]))
+	ev.to = tcpstate.State(ne.Uint32(b[recNew:]))
+	ev.proto = ne.Uint16(b[recProto:])
+	raw := b[recRaw:]
+	lport := ne.Uint16(raw[l.num:])
+	rport := binary.BigEndian.Uint16(raw[l.dport:])
+	switch ne.Uint16(raw[l.family:]) {
+	case uint16(IPv4):
+		ev.local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[l.rcvSaddr:l.rcvSaddr+4])), lport)
+		ev.remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(raw[l.daddr:l.daddr+4])), rport)
+	case uint16(IPv6):
+		ev.local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(raw[l.v6RcvSaddr:l.v6RcvSaddr+16])).Unmap(), lport)
+		ev.remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(raw[l.v6Daddr:l.v6Daddr+16])).Unmap(), rport)
+	default:
+		ev.local, ev.remote = netip.AddrPort{}, netip.AddrPort{}
+	}
+	return true
+}
+
+// Close detaches the program and stops the reader.
+func (t *tracer) Close() error {
+	var errs []error
+	t.closeMu.Do(func() {
+		if t.link != nil {
+			errs = append(errs, t.link.Close())
+		}
+		if t.reader != nil {
+			errs = append(errs, t.reader.Close())
+			<-t.done
+		}
+		for _, c := range []interface{ Close() error }{t.prog, t.ring, t.counters, t.watched} {
+			if c != nil && c != (*ebpf.Program)(nil) && c != (*ebpf.Map)(nil) {
+				errs = append(errs, c.Close())
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,68 @@
+package handshake_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/tcplab/tcplab/harness"
+	. "github.com/tcplab/tcplab/harness/harnesstest"
+	. "github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+var _ = Describe("the three-way handshake", Label("handshake"), func() {
+	BeforeEach(func() { RequireTracing() })
+
+	DescribeTable("takes the client through SYN_SENT to ESTABLISHED",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			client, _, _ := lab.Connect(ctx)
+			tl := lab.Timeline(client)
+			Expect(tl).To(HaveStates(SynSent, Established))
+			Expect(tl.Path()[0]).To(Equal(Closed))
+			Expect(tl.Local.Addr()).To(Equal(lab.Client.Addr(f)))
+		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("puts the listener in LISTEN",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			ln := lab.Listen()
+			tl := lab.Timeline(ln)
+			Expect(tl).To(HaveStates(Listen))
+			Expect(tl.Path()).To(Equal([]State{Closed, Listen}))
+		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("takes the accepted socket through SYN_RECV to ESTABLISHED",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			client, server, _ := lab.Connect(ctx)
+			tl := lab.Timeline(server)
+			// The child is cloned from the listener, so it starts in LISTEN.
+			Expect(tl.Path()).To(Equal([]State{Listen, SynRecv, Established}))
+			// It reaches ESTABLISHED after the client does: the final ACK.
+			srvEst, _ := tl.Entered(Established)
+			cliEst, _ := lab.Timeline(client).Entered(Established)
+			Expect(srvEst).To(BeNumerically(">=", cliEst))
+			Expect(tl.Remote).To(Equal(mustLocal(client)))
+		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("refuses a connection to a closed port with ECONNREFUSED, SYN_SENT straight to CLOSED",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			ln := lab.Listen()
+			addr := lab.ServerAddr(ln)
+			Expect(ln.Close()).To(Succeed())
+			client, err := lab.Client.Socket(f)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(client.Close)
+			Expect(client.Connect(ctx, addr)).To(MatchError(ContainSubstring("connection refused")))
+			Expect(lab.Timeline(client)).To(HaveStates(SynSent, Closed))
+		}, Families(SpecTimeout(30*time.Second)))
+})
+
+func mustLocal(e *harness.Endpoint) any {
+	GinkgoHelper()
+	a, err := e.LocalAddr()
+	Expect(err).NotTo(HaveOccurred())
+	return a
+}
