@@ -78,6 +78,11 @@ func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Dura
 	for ck, c := range sp.watch {
 		st, ok := tw[ck]
 		if c.pending {
+			// The timewait socket is hashed before the X -> CLOSE event
+			// fires, so only a snapshot begun after the event can tell.
+			if t0 <= c.trans[len(c.trans)-1].At {
+				continue
+			}
 			c.pending = false
 			if !ok {
 				delete(sp.watch, ck) // a real close: no timewait socket

@@ -74,9 +74,12 @@ func NewLab(f harness.Family, opts ...harness.PairOptions) *Lab {
 	Expect(err).NotTo(HaveOccurred(), "build the pair")
 	DeferCleanup(p.Close)
 	Expect(r.WatchPair(p)).To(Succeed())
-	DeferCleanup(func() error {
-		return errors.Join(r.Unwatch(p.Client.NS), r.Unwatch(p.Server.NS))
-	})
+	DeferCleanup(func(ctx SpecContext) {
+		// Lost events fail the spec that was running: its timelines
+		// may be incomplete.
+		Expect(r.Sync(ctx)).To(Succeed(), "the recorder lost events")
+		Expect(errors.Join(r.Unwatch(p.Client.NS), r.Unwatch(p.Server.NS))).To(Succeed())
+	}, NodeTimeout(10*time.Second))
 	return &Lab{Pair: p, Rec: r, Family: f}
 }
 
