@@ -62,21 +62,29 @@ func (r *Recorder) pollOnce() {
 	}
 }
 
+// TimewaitLen is TCP_TIMEWAIT_LEN (include/net/tcp.h): how long TIME_WAIT
+// lasts. No sysctl changes it.
+const TimewaitLen = 60 * time.Second
+
 // mergeTimewait follows the timewait mini-sockets of traced connections.
 // The traced X -> CLOSE becomes X -> TIME_WAIT when a timewait socket took
 // the connection over; an orphan waiting out tcp_fin_timeout stays in
 // FIN_WAIT2 (the timewait socket's substate). Later snapshots add the
-// substate change FIN_WAIT2 -> TIME_WAIT and the final -> CLOSED, each
-// stamped with the snapshot that saw it and the window it may lie in.
+// substate change FIN_WAIT2 -> TIME_WAIT and the final -> CLOSED.
+//
+// Entering TIME_WAIT (re)arms a 60 s timer, so a snapshot dates that entry
+// from idiag_expires to within a jiffy or two, however late it looks; the
+// exit is stamped with the first snapshot that no longer has the socket
+// and the window since the last one that did.
 func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Duration) {
-	tw := make(map[uint64]tcpstate.State, len(socks))
+	tw := make(map[uint64]DiagSocket, len(socks))
 	for _, d := range socks {
 		if d.Timewait() {
-			tw[d.Cookie] = d.State
+			tw[d.Cookie] = d
 		}
 	}
 	for ck, c := range sp.watch {
-		st, ok := tw[ck]
+		d, ok := tw[ck]
 		if c.pending {
 			// The timewait socket is hashed before the X -> CLOSE event
 			// fires, so only a snapshot begun after the event can tell.
@@ -88,13 +96,8 @@ func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Dura
 				delete(sp.watch, ck) // a real close: no timewait socket
 				continue
 			}
-			last := &c.trans[len(c.trans)-1]
-			if st == tcpstate.FinWait2 && last.From == tcpstate.FinWait2 {
-				c.trans = c.trans[:len(c.trans)-1] // still FIN_WAIT2, as a timewait socket
-			} else {
-				last.To = st
-			}
-			c.twState, c.closed, c.seenAt = st, false, t0
+			r.resolvePending(c, d, t0, t1)
+			c.twState, c.closed, c.seenAt = d.State, false, t0
 			continue
 		}
 		switch {
@@ -103,12 +106,56 @@ func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Dura
 			c.twState, c.closed = tcpstate.Invalid, true
 			delete(sp.watch, ck)
 			continue
-		case st != c.twState:
-			c.trans = append(c.trans, Transition{From: c.twState, To: st, At: t1, Window: t1 - c.seenAt, Source: Polled})
-			c.twState = st
+		case d.State != c.twState:
+			lo, hi := timewaitArmed(d, t0, t1)
+			lo = max(lo, c.seenAt)
+			hi = max(min(hi, t1), lo)
+			c.trans = append(c.trans, Transition{From: c.twState, To: d.State, At: hi, Window: hi - lo, Source: Polled})
+			c.twState = d.State
 		}
 		c.seenAt = t0
 	}
+}
+
+// sameChain bounds the time between an orphan's FIN_WAIT1 -> FIN_WAIT2 (or
+// the FIN_WAIT2 -> FIN_WAIT2 of close() after shutdown) and the FIN_WAIT2 ->
+// CLOSE of tcp_time_wait(FIN_WAIT2): one call chain in one softirq or
+// syscall, microseconds apart. A FIN_WAIT2 -> CLOSE that comes later was
+// the peer's FIN reaching the full socket: a direct TIME_WAIT.
+const sameChain = time.Millisecond
+
+// resolvePending rewrites a traced X -> CLOSE now that the timewait socket
+// d is known to have taken the connection over.
+func (r *Recorder) resolvePending(c *conn, d DiagSocket, t0, t1 time.Duration) {
+	n := len(c.trans)
+	last := &c.trans[n-1]
+	switch {
+	case d.State == tcpstate.FinWait2 && last.From == tcpstate.FinWait2:
+		c.trans = c.trans[:n-1] // still FIN_WAIT2, now as a timewait socket
+	case d.State == tcpstate.TimeWait && last.From == tcpstate.FinWait2 &&
+		n >= 2 && last.At-c.trans[n-2].At <= sameChain:
+		// Either FIN and ACK came together (a direct TIME_WAIT) or an
+		// orphan's FIN_WAIT2 timewait socket got the peer's FIN before
+		// this snapshot. The 60 s timer was armed on entering
+		// TIME_WAIT: date it from what remains, and keep the window.
+		lo, hi := timewaitArmed(d, t0, t1)
+		lo = max(lo, last.At)
+		hi = max(min(hi, t1), lo)
+		c.trans[n-1] = Transition{From: tcpstate.FinWait2, To: tcpstate.TimeWait, At: hi, Window: hi - lo, Source: Polled}
+	default:
+		last.To = d.State
+	}
+}
+
+// timewaitArmed bounds when the TIME_WAIT timer of d was armed: the kernel
+// set it to jiffies + TCP_TIMEWAIT_LEN, and the snapshot, read between t0
+// and t1, reports what is left in milliseconds of whole jiffies.
+func timewaitArmed(d DiagSocket, t0, t1 time.Duration) (lo, hi time.Duration) {
+	if d.State != tcpstate.TimeWait || d.Expires <= 0 {
+		return 0, t1
+	}
+	j := Jiffy()
+	return t0 + d.Expires - TimewaitLen - j, t1 + d.Expires - TimewaitLen + j
 }
 
 // mergePolled builds timelines from snapshots alone (ModePoll).

@@ -178,7 +178,8 @@ func (r *Recorder) Unwatch(ns *Namespace) error {
 	return err
 }
 
-// deliver is called by the tracer for every event, in order.
+// deliver is called by the tracer for every event, in ring order: for one
+// socket that is the order the kernel made them in.
 func (r *Recorder) deliver(ev *event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -251,7 +252,14 @@ func (r *Recorder) TimelineOf(cookie uint64) Timeline {
 	if c := r.conns[cookie]; c != nil {
 		t.Namespace = c.space.ns.String()
 		t.Local, t.Remote = c.local, c.remote
-		t.Transitions = append([]Transition(nil), c.trans...)
+		// An X -> CLOSE still waiting for its timewait check may turn
+		// out to be X -> TIME_WAIT: until the check, show the state
+		// before it rather than a guess.
+		n := len(c.trans)
+		if c.pending {
+			n--
+		}
+		t.Transitions = append([]Transition(nil), c.trans[:n]...)
 	}
 	return t
 }

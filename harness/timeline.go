@@ -125,6 +125,22 @@ func (t Timeline) Dwell(s tcpstate.State) time.Duration {
 	return 0
 }
 
+// DwellRange bounds the first stay in s from the windows of the
+// transitions into and out of it: the stay lasted at least lo and at most
+// hi. For traced transitions lo == hi == Dwell(s). ok is false if the
+// connection has not both entered and left s.
+func (t Timeline) DwellRange(s tcpstate.State) (lo, hi time.Duration, ok bool) {
+	ch := t.changes()
+	for i, tr := range ch {
+		if tr.To != s || i+1 >= len(ch) {
+			continue
+		}
+		out := ch[i+1]
+		return out.At - out.Window - tr.At, out.At - (tr.At - tr.Window), true
+	}
+	return 0, 0, false
+}
+
 // Left reports whether the connection entered s and left it again.
 func (t Timeline) Left(s tcpstate.State) bool {
 	ch := t.changes()

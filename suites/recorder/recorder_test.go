@@ -24,14 +24,19 @@ func snap(d *harness.Diag) snapshot {
 	return snapshot{t0: t0, t1: harness.Monotonic(), socks: socks}
 }
 
-// agrees reports whether the timeline was in state s at some moment of the
-// snapshot's interval.
+// agrees reports whether the timeline allows state s at some moment of the
+// snapshot's interval [t0, t1]: the state then, a state entered during it,
+// or either side of a transition whose window overlaps it (the recorder
+// only knows a polled change happened in [At-Window, At]).
 func agrees(tl harness.Timeline, s State, t0, t1 time.Duration) bool {
 	if tl.StateAt(t0) == s || tl.StateAt(t1) == s {
 		return true
 	}
 	for _, tr := range tl.Transitions {
 		if tr.At >= t0 && tr.At <= t1 && tr.To == s {
+			return true
+		}
+		if tr.At-tr.Window <= t1 && tr.At >= t0 && (tr.From == s || tr.To == s) {
 			return true
 		}
 	}
