@@ -27,3 +27,5 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 	}
 	return netip.AddrPort{}
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -12,6 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// init pins the main goroutine to the main thread, so no Do worker ever
+// runs there: /proc/self/ns/net and /proc/net follow the thread group
+// leader, and they must keep showing the process's own namespace.
+func init() { runtime.LockOSThread() }
+
 // Namespace owns one unnamed network namespace: a file descriptor that keeps
 // it alive and a netlink handle opened inside it. The namespace dies when
 // Close releases the last reference (sockets created inside also hold it).

@@ -74,27 +74,34 @@ type Pair struct {
 //	ip -n C addr add 198.18.x.1/30 dev eth0; ip -n S addr add 198.18.x.2/30 dev eth0
 //	ip -n C addr add 2001:2:0:x::1/64 dev eth0 nodad  (and ::2 in S)
 //	ip -n C link set eth0 up gso_max_segs 1; the same in S; lo up in both
-func NewPair(opts PairOptions) (p *Pair, err error) {
+func NewPair(opts PairOptions) (*Pair, error) {
 	if err := CheckPrivileges(); err != nil {
 		return nil, err
 	}
+	slot, err := AcquireSlot()
+	if err != nil {
+		return nil, err
+	}
+	return newPairAt(opts, slot)
+}
+
+// newPairAt builds a pair on the given slot's addresses; the pair owns the
+// slot from then on.
+func newPairAt(opts PairOptions, slot *Slot) (p *Pair, err error) {
 	mtu := opts.MTU
 	if mtu == 0 {
 		mtu = 1500
 	}
 	if mtu < 1280 || mtu > 65535 {
-		return nil, fmt.Errorf("mtu %d: must be 1280..65535 (IPv6 needs 1280)", mtu)
+		return nil, errors.Join(fmt.Errorf("mtu %d: must be 1280..65535 (IPv6 needs 1280)", mtu), slot.Close())
 	}
-	p = &Pair{}
+	p = &Pair{slot: slot}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, p.Close())
 			p = nil
 		}
 	}()
-	if p.slot, err = AcquireSlot(); err != nil {
-		return p, err
-	}
 	p.Client = &Host{Name: "client", V4: p.slot.V4(1), V6: p.slot.V6(1)}
 	p.Server = &Host{Name: "server", V4: p.slot.V4(2), V6: p.slot.V6(2)}
 	// Namespace creation is the kernel's slowest step and runs in

@@ -41,6 +41,9 @@ type RecorderOptions struct {
 	// ForcePoll disables tracing, as on a machine without BTF or BPF.
 	// TCPLAB_NO_TRACE=1 in the environment does the same.
 	ForcePoll bool
+	// RingSize is the tracer's ring buffer in bytes, a power of two of at
+	// least a page. Default RingSize.
+	RingSize int
 	// MaxConns bounds the timelines kept per namespace. Past it the
 	// oldest closed connections are forgotten (and counted). Default 1<<17.
 	MaxConns int
@@ -101,6 +104,9 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 10 * time.Millisecond
 	}
+	if opts.RingSize <= 0 {
+		opts.RingSize = RingSize
+	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 1 << 17
 	}
@@ -118,7 +124,7 @@ func NewRecorder(opts RecorderOptions) (*Recorder, error) {
 	case os.Getenv("TCPLAB_NO_TRACE") == "1":
 		r.mode, r.reason = ModePoll, "tracing disabled by TCPLAB_NO_TRACE=1"
 	default:
-		t, err := newTracer(r.deliver)
+		t, err := newTracer(r.deliver, opts.RingSize)
 		if err != nil {
 			r.mode, r.reason = ModePoll, fmt.Sprintf("tracepoint unavailable: %v", err)
 		} else {

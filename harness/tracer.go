@@ -66,7 +66,7 @@ type tracer struct {
 
 // newTracer loads and attaches the program; deliver is called from one
 // goroutine for every event, in ring order.
-func newTracer(deliver func(*event)) (t *tracer, err error) {
+func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 	layout, err := loadSockLayout()
 	if err != nil {
 		return nil, err
@@ -83,7 +83,7 @@ func newTracer(deliver func(*event)) (t *tracer, err error) {
 	if t.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_count", Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1}); err != nil {
 		return t, fmt.Errorf("create counter map: %w", err)
 	}
-	if t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_ring", Type: ebpf.RingBuf, MaxEntries: RingSize}); err != nil {
+	if t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_ring", Type: ebpf.RingBuf, MaxEntries: uint32(ringSize)}); err != nil {
 		return t, fmt.Errorf("create ring buffer (Linux 5.8+): %w", err)
 	}
 	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{

@@ -1,0 +1,268 @@
+package harness
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+// These tests drive the merge logic with recorded event fixtures: no
+// kernel, no privileges. They fix what a timeline says for each way a
+// connection can end.
+
+const ms = time.Millisecond
+
+type fixture struct {
+	t  *testing.T
+	r  *Recorder
+	sp *space
+}
+
+func newFixture(t *testing.T) *fixture {
+	r := &Recorder{
+		opts:   RecorderOptions{MaxConns: 1 << 10},
+		mode:   ModeTrace,
+		spaces: map[uint64]*space{},
+		conns:  map[uint64]*conn{},
+		kick:   make(chan struct{}, 1),
+	}
+	sp := &space{ns: &Namespace{inode: 4026531000, cookie: 77}, watch: map[uint64]*conn{}}
+	r.spaces[77] = sp
+	return &fixture{t: t, r: r, sp: sp}
+}
+
+var (
+	cli = netip.MustParseAddrPort("198.18.0.1:40000")
+	srv = netip.MustParseAddrPort("198.18.0.2:8080")
+)
+
+// ev delivers the transition from -> to of socket cookie at time at.
+func (f *fixture) ev(cookie uint64, at time.Duration, from, to tcpstate.State) {
+	local := cli
+	if to == tcpstate.Closed {
+		local = netip.AddrPortFrom(cli.Addr(), 0) // skc_num is zeroed by then
+	}
+	f.r.deliver(&event{ts: int64(at), cookie: cookie, netCookie: 77, from: from, to: to, proto: 6, local: local, remote: srv})
+}
+
+// snap merges a sock_diag snapshot read between t0 and t1.
+func (f *fixture) snap(t0, t1 time.Duration, socks ...DiagSocket) {
+	f.r.mergeTimewait(f.sp, socks, t0, t1)
+}
+
+func tw(cookie uint64, st tcpstate.State, expires time.Duration) DiagSocket {
+	return DiagSocket{Family: IPv4, State: st, Cookie: cookie, Timer: 3, Expires: expires}
+}
+
+func (f *fixture) states(cookie uint64) []tcpstate.State { return f.r.TimelineOf(cookie).States() }
+
+func (f *fixture) expectStates(cookie uint64, want ...tcpstate.State) {
+	f.t.Helper()
+	if got := f.states(cookie); !slices.Equal(got, want) {
+		f.t.Fatalf("states %v, want %v\n%s", got, want, f.r.TimelineOf(cookie))
+	}
+}
+
+// activeClose delivers a client's path up to FIN_WAIT2 -> CLOSE at closeAt.
+func (f *fixture) activeClose(cookie uint64, fw2At, closeAt time.Duration) {
+	f.ev(cookie, 1*ms, tcpstate.Closed, tcpstate.SynSent)
+	f.ev(cookie, 2*ms, tcpstate.SynSent, tcpstate.Established)
+	f.ev(cookie, 3*ms, tcpstate.Established, tcpstate.FinWait1)
+	f.ev(cookie, fw2At, tcpstate.FinWait1, tcpstate.FinWait2)
+	f.ev(cookie, closeAt, tcpstate.FinWait2, tcpstate.Closed)
+}
+
+func TestMergeDirectTimeWaitKeepsTheKernelTimestamp(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(1, 4*ms, 50*ms) // the peer's FIN came 46 ms after our FIN was acked
+	f.snap(51*ms, 52*ms, tw(1, tcpstate.TimeWait, TimewaitLen-2*ms))
+	f.expectStates(1, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
+	tl := f.r.TimelineOf(1)
+	if e, _ := tl.Entered(tcpstate.TimeWait); e != 50*ms || tl.Transitions[4].Source != Traced {
+		t.Fatalf("TIME_WAIT entry %v (%v), want the traced 50ms\n%s", e, tl.Transitions[4].Source, tl)
+	}
+	f.snap(60*time.Second+100*ms, 60*time.Second+101*ms, tw(1, tcpstate.TimeWait, 0))
+	f.snap(62*time.Second, 62*time.Second+ms) // gone
+	tl = f.r.TimelineOf(1)
+	f.expectStates(1, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait, tcpstate.Closed)
+	lo, hi, ok := tl.DwellRange(tcpstate.TimeWait)
+	// Exit between the last snapshot that saw it (begun 60.1 s) and the
+	// first that did not (done 62.001 s); entry exactly at 50 ms.
+	if !ok || lo != 60*time.Second+100*ms-50*ms || hi != 62*time.Second+ms-50*ms {
+		t.Fatalf("dwell range [%v, %v] %v\n%s", lo, hi, ok, tl)
+	}
+}
+
+func TestMergeOrphanStaysInFinWait2AsATimewaitSocket(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(2, 4*ms, 4*ms+20*time.Microsecond) // tcp_time_wait(FIN_WAIT2) in the same call chain
+	if got := f.r.TimelineOf(2).Current(); got != tcpstate.FinWait2 {
+		t.Fatalf("an unresolved X -> CLOSE must not show: current %v", got)
+	}
+	f.snap(5*ms, 6*ms, tw(2, tcpstate.FinWait2, 0))
+	f.expectStates(2, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2)
+	// tcp_fin_timeout expires: the timewait socket is gone.
+	f.snap(2*time.Second, 2*time.Second+ms, tw(2, tcpstate.FinWait2, 0))
+	f.snap(2*time.Second+10*ms, 2*time.Second+11*ms)
+	f.expectStates(2, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.Closed)
+	if tl := f.r.TimelineOf(2); tl.Dwell(tcpstate.FinWait2) != 2*time.Second+11*ms-4*ms {
+		t.Fatalf("FIN_WAIT2 dwell %v\n%s", tl.Dwell(tcpstate.FinWait2), tl)
+	}
+}
+
+func TestMergeOrphanThatGetsTheFinLaterEntersTimeWaitThen(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(3, 4*ms, 4*ms+20*time.Microsecond)
+	f.snap(5*ms, 6*ms, tw(3, tcpstate.FinWait2, 0))
+	// The peer's FIN arrives at 500 ms: the timer is re-armed for 60 s.
+	f.snap(700*ms, 701*ms, tw(3, tcpstate.TimeWait, TimewaitLen-200*ms))
+	tl := f.r.TimelineOf(3)
+	f.expectStates(3, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
+	tr := tl.Transitions[len(tl.Transitions)-1]
+	if tr.Source != Polled || tr.At-tr.Window > 500*ms || tr.At < 500*ms || tr.Window > 20*ms {
+		t.Fatalf("FIN_WAIT2 -> TIME_WAIT should bracket 500ms within a few jiffies: %+v\n%s", tr, tl)
+	}
+}
+
+func TestMergeAmbiguousTimeWaitIsWindowed(t *testing.T) {
+	f := newFixture(t)
+	// FIN_WAIT2 -> CLOSE right after FIN_WAIT1 -> FIN_WAIT2, and the first
+	// snapshot already sees TIME_WAIT: FIN and ACK together, or an orphan
+	// that got the FIN in between. The timeline must not pretend to know.
+	f.activeClose(4, 4*ms, 4*ms+20*time.Microsecond)
+	// 26 ms of the 60 s gone at 30..31 ms: armed between 0 and 9 ms
+	// (a jiffy either way), which includes the close event.
+	f.snap(30*ms, 31*ms, tw(4, tcpstate.TimeWait, TimewaitLen-26*ms))
+	tl := f.r.TimelineOf(4)
+	f.expectStates(4, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
+	tr := tl.Transitions[len(tl.Transitions)-1]
+	if tr.Source != Polled || tr.At-tr.Window != 4*ms+20*time.Microsecond || tr.At > 10*ms {
+		t.Fatalf("want a window from the close event to the timer's arming bound: %+v\n%s", tr, tl)
+	}
+}
+
+func TestMergeNoTimewaitSocketMeansClosed(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(5, 4*ms, 50*ms) // tcp_max_tw_buckets overflow: no timewait socket
+	f.snap(51*ms, 52*ms)
+	f.expectStates(5, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.Closed)
+	if len(f.sp.watch) != 0 {
+		t.Fatalf("a closed connection is still watched")
+	}
+}
+
+func TestMergeIgnoresSnapshotsBegunBeforeTheCloseEvent(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(6, 4*ms, 50*ms)
+	f.snap(49*ms, 51*ms) // begun before the event: it cannot know
+	if !f.r.conns[6].pending {
+		t.Fatalf("pending check resolved by a snapshot begun before the event")
+	}
+	f.snap(52*ms, 53*ms, tw(6, tcpstate.TimeWait, TimewaitLen-2*ms))
+	f.expectStates(6, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
+}
+
+func TestMergeClosingGoesToTimeWait(t *testing.T) {
+	f := newFixture(t)
+	f.ev(7, 1*ms, tcpstate.Established, tcpstate.FinWait1)
+	f.ev(7, 2*ms, tcpstate.FinWait1, tcpstate.Closing)
+	f.ev(7, 3*ms, tcpstate.Closing, tcpstate.Closed)
+	f.snap(4*ms, 5*ms, tw(7, tcpstate.TimeWait, TimewaitLen-ms))
+	f.expectStates(7, tcpstate.FinWait1, tcpstate.Closing, tcpstate.TimeWait)
+}
+
+func TestMergeLastAckNeedsNoCheck(t *testing.T) {
+	f := newFixture(t)
+	f.ev(8, 1*ms, tcpstate.CloseWait, tcpstate.LastAck)
+	f.ev(8, 2*ms, tcpstate.LastAck, tcpstate.Closed)
+	if len(f.sp.watch) != 0 || f.r.conns[8].pending {
+		t.Fatalf("LAST_ACK -> CLOSE never leaves a timewait socket")
+	}
+	f.expectStates(8, tcpstate.LastAck, tcpstate.Closed)
+}
+
+func TestTimelineKeepsSelfTransitionsOutOfTheStates(t *testing.T) {
+	f := newFixture(t)
+	f.ev(9, 1*ms, tcpstate.Established, tcpstate.FinWait1)
+	f.ev(9, 2*ms, tcpstate.FinWait1, tcpstate.FinWait2)
+	f.ev(9, 3*ms, tcpstate.FinWait2, tcpstate.FinWait2) // close() after shutdown(SHUT_WR)
+	tl := f.r.TimelineOf(9)
+	f.expectStates(9, tcpstate.FinWait1, tcpstate.FinWait2)
+	if len(tl.Transitions) != 3 || !strings.Contains(tl.String(), "self-transition") {
+		t.Fatalf("the self-transition must stay visible in Transitions\n%s", tl)
+	}
+	if !slices.Equal(tl.Path(), []tcpstate.State{tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2}) {
+		t.Fatalf("path %v", tl.Path())
+	}
+}
+
+func TestMergePolledBuildsTimelinesFromSnapshots(t *testing.T) {
+	f := newFixture(t)
+	f.r.mode, f.sp.polling = ModePoll, true
+	full := func(st tcpstate.State) DiagSocket {
+		return DiagSocket{Family: IPv4, State: st, Cookie: 10, Local: cli, Remote: srv, Inode: 1234}
+	}
+	f.r.mergePolled(f.sp, []DiagSocket{full(tcpstate.Established)}, 10*ms, 11*ms)
+	f.r.mergePolled(f.sp, []DiagSocket{full(tcpstate.Established)}, 20*ms, 21*ms)
+	f.r.mergePolled(f.sp, []DiagSocket{tw(10, tcpstate.TimeWait, TimewaitLen)}, 30*ms, 31*ms)
+	f.r.mergePolled(f.sp, nil, 40*ms, 41*ms)
+	f.expectStates(10, tcpstate.Established, tcpstate.TimeWait, tcpstate.Closed)
+	tl := f.r.TimelineOf(10)
+	if tl.Transitions[1].At != 31*ms || tl.Transitions[1].Window != 11*ms {
+		t.Fatalf("polled change must be bracketed by the snapshots: %+v", tl.Transitions[1])
+	}
+	if tl.Local != cli || tl.Remote != srv {
+		t.Fatalf("tuple %v %v", tl.Local, tl.Remote)
+	}
+}
+
+func TestTimelineStateAt(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(11, 4*ms, 50*ms)
+	f.snap(51*ms, 52*ms, tw(11, tcpstate.TimeWait, TimewaitLen))
+	tl := f.r.TimelineOf(11)
+	for at, want := range map[time.Duration]tcpstate.State{
+		0: tcpstate.Closed, 1 * ms: tcpstate.SynSent, 2500 * time.Microsecond: tcpstate.Established,
+		3 * ms: tcpstate.FinWait1, 10 * ms: tcpstate.FinWait2, 51 * ms: tcpstate.TimeWait,
+	} {
+		if got := tl.StateAt(at); got != want {
+			t.Errorf("StateAt(%v) = %v, want %v", at, got, want)
+		}
+	}
+	if tl.Local.Port() != 40000 {
+		t.Errorf("the tuple must be the last one known before skc_num was zeroed: %v", tl.Local)
+	}
+}
+
+func TestRecorderBoundsClosedTimelines(t *testing.T) {
+	f := newFixture(t)
+	f.r.opts.MaxConns = 100
+	for i := range uint64(1000) {
+		f.ev(1000+i, time.Duration(i)*ms, tcpstate.Established, tcpstate.FinWait1)
+		f.ev(1000+i, time.Duration(i)*ms, tcpstate.CloseWait, tcpstate.Closed)
+	}
+	if n := len(f.r.conns); n > 100 {
+		t.Fatalf("%d timelines kept, MaxConns is 100", n)
+	}
+	if f.r.evicted < 900 {
+		t.Fatalf("evicted %d, want at least 900", f.r.evicted)
+	}
+	if len(f.r.TimelineOf(1999).Transitions) != 2 {
+		t.Fatalf("the newest connection must be kept")
+	}
+}
+
+func TestRecorderKeepsOpenConnectionsPastTheBound(t *testing.T) {
+	f := newFixture(t)
+	f.r.opts.MaxConns = 10
+	for i := range uint64(50) {
+		f.ev(i+1, time.Duration(i)*ms, tcpstate.SynSent, tcpstate.Established) // all open
+	}
+	if n := len(f.r.conns); n != 50 {
+		t.Fatalf("open connections must never be forgotten: kept %d of 50", n)
+	}
+}

@@ -1,0 +1,120 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+// A recorder whose reader stalls while the kernel keeps producing must say
+// it lost events: here the ring holds one page (~30 events) and the reader
+// is held while 40 connections make ~400.
+func TestRecorderReportsLostEvents(t *testing.T) {
+	p := newTestPair(t, PairOptions{})
+	rec, err := NewRecorder(RecorderOptions{RingSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if rec.Mode() != ModeTrace {
+		t.Skip(rec.Reason())
+	}
+	if err := rec.WatchPair(p); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln, err := p.Server.Listen(IPv4, 0, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := ln.LocalAddr()
+	rec.mu.Lock() // the reader blocks in deliver
+	for range 40 {
+		c, err := p.Client.Dial(ctx, addr)
+		if err != nil {
+			rec.mu.Unlock()
+			t.Fatal(err)
+		}
+		s, _ := ln.Accept(ctx)
+		c.Close()
+		s.Close()
+	}
+	rec.mu.Unlock()
+	err = rec.Sync(ctx)
+	if !errors.Is(err, ErrLostEvents) {
+		t.Fatalf("Sync = %v, want ErrLostEvents", err)
+	}
+	st, _ := rec.Stats()
+	if st.Failed == 0 || st.Seen != st.Received+st.Failed {
+		t.Fatalf("counters %+v: want failures and seen == received + failed", st)
+	}
+}
+
+// Identical addresses in two namespaces must not mix: the recorder keys by
+// namespace and socket cookie, never by address.
+func TestRecorderSeparatesIdenticalAddresses(t *testing.T) {
+	needRoot(t)
+	rec, err := NewRecorder(RecorderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if rec.Mode() != ModeTrace {
+		t.Skip(rec.Reason())
+	}
+	slot, err := AcquireSlot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slot.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var clients []*Endpoint
+	var pairs []*Pair
+	for range 2 {
+		p, err := newPairAt(PairOptions{}, &Slot{N: slot.N}) // same addresses twice
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := rec.WatchPair(p); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := p.Server.Listen(IPv4, 8080, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := p.Client.Socket(IPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Bind(40000); err != nil {
+			t.Fatal(err)
+		}
+		addr, _ := ln.LocalAddr()
+		if err := c.Connect(ctx, addr); err != nil {
+			t.Fatal(err)
+		}
+		clients, pairs = append(clients, c), append(pairs, p)
+	}
+	if err := clients[0].Close(); err != nil { // only the first one closes
+		t.Fatal(err)
+	}
+	if err := rec.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first, second := rec.Timeline(clients[0]), rec.Timeline(clients[1])
+	if first.Local != second.Local || first.Remote != second.Remote {
+		t.Fatalf("the two connections should share a 4-tuple: %v %v", first.Local, second.Local)
+	}
+	if first.Current() == tcpstate.Established || second.Current() != tcpstate.Established {
+		t.Fatalf("the close leaked across namespaces:\n%s\n%s", first, second)
+	}
+	if first.Namespace != pairs[0].Client.NS.String() || second.Namespace != pairs[1].Client.NS.String() {
+		t.Fatalf("namespaces %s %s", first.Namespace, second.Namespace)
+	}
+}
