@@ -133,17 +133,11 @@ func RemoveStaleSlots() ([]string, error) {
 	}
 	var removed []string
 	for _, p := range stale {
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		// Recheck under the lock: a new owner may have taken it.
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			if os.Remove(p) == nil {
+		if removeStaleSlot(p) == nil {
+			if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 				removed = append(removed, p)
 			}
 		}
-		f.Close()
 	}
 	return removed, nil
 }
