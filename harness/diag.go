@@ -59,7 +59,7 @@ func (ns *Namespace) NewDiag() (*Diag, error) {
 		return nil, err
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, os.NewSyscallError("bind netlink", err)
 	}
 	return &Diag{fd: fd, buf: make([]byte, 256<<10)}, nil

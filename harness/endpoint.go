@@ -49,7 +49,7 @@ func (h *Host) Socket(f Family) (*Endpoint, error) {
 func newEndpoint(h *Host, f Family, fd int) (*Endpoint, error) {
 	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("read socket cookie: %w", os.NewSyscallError("getsockopt", err))
 	}
 	return &Endpoint{Host: h, Family: f, fd: fd, cookie: c}, nil
@@ -63,13 +63,14 @@ func (h *Host) Listen(f Family, port, backlog int) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.SetReuseAddr(true); err == nil {
-		if err = e.Bind(port); err == nil {
-			err = e.Listen(backlog)
+	for _, step := range []func() error{
+		func() error { return e.SetReuseAddr(true) },
+		func() error { return e.Bind(port) },
+		func() error { return e.Listen(backlog) },
+	} {
+		if err := step(); err != nil {
+			return nil, errors.Join(err, e.Close())
 		}
-	}
-	if err != nil {
-		return nil, errors.Join(err, e.Close())
 	}
 	return e, nil
 }

@@ -74,7 +74,7 @@ func removeStaleSlot(p string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	// Recheck under the lock: a new owner may have taken it meanwhile.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return nil

@@ -78,7 +78,7 @@ func netnsCookie() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("probe socket: %w", err)
 	}
-	defer unix.Close(s)
+	defer func() { _ = unix.Close(s) }()
 	c, err := unix.GetsockoptUint64(s, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
 	if err != nil {
 		return 0, fmt.Errorf("read namespace cookie (SO_NETNS_COOKIE, Linux 5.14+): %w: %w", ErrNotSupported, err)
@@ -174,7 +174,7 @@ func onLockedThread(fn func() error) error {
 			done <- result{fmt.Errorf("save thread namespace: %w", err)}
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		fnErr := fn()
 		if err := netns.Set(orig); err != nil {
 			// Leave the thread locked: the goroutine exits and Go

@@ -53,14 +53,14 @@ func tryLockSlot(n int) (*Slot, error) {
 		return nil, fmt.Errorf("open slot %d: %w", n, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	// The previous owner may have removed the path between our open and
 	// our flock: then we hold a lock on a dead inode. Treat it as taken.
 	var held, now unix.Stat_t
 	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(f.Name(), &now) != nil || held.Ino != now.Ino {
-		f.Close()
+		_ = f.Close()
 		return nil, unix.EWOULDBLOCK
 	}
 	return &Slot{N: n, file: f}, nil
@@ -120,7 +120,7 @@ func StaleSlots() ([]string, error) {
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 			stale = append(stale, p)
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return stale, nil
 }

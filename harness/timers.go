@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
@@ -32,25 +33,22 @@ func readHZ() (int, error) {
 	_ = unix.Uname(&uts)
 	release := unix.ByteSliceToString(uts.Release[:])
 	for _, p := range []string{"/proc/config.gz", "/boot/config-" + release} {
-		f, err := os.Open(p)
+		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
-		var r io.Reader = f
+		var r io.Reader = bytes.NewReader(b)
 		if strings.HasSuffix(p, ".gz") {
-			if r, err = gzip.NewReader(f); err != nil {
-				f.Close()
+			if r, err = gzip.NewReader(r); err != nil {
 				continue
 			}
 		}
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
-				f.Close()
 				return strconv.Atoi(v)
 			}
 		}
-		f.Close()
 	}
 	return 0, fmt.Errorf("CONFIG_HZ: no kernel config readable: %w", ErrNotSupported)
 }

@@ -204,7 +204,7 @@ func (t *tracer) counts() (seen, failed uint64, err error) {
 	if err := t.counters.Lookup(uint32(0), &v); err != nil {
 		return 0, 0, fmt.Errorf("read tracer counters: %w", err)
 	}
-	return binary.NativeEndian.Uint64(v[0:]), binary.NativeEndian.Uint64(v[8:]), nil
+	return binary.NativeEndian.Uint64(v[counterSeen*8:]), binary.NativeEndian.Uint64(v[counterFailed*8:]), nil
 }
 
 func (t *tracer) drain(deliver func(*event)) {

@@ -44,7 +44,7 @@ func probeTracepoint() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer rec.Close()
+	defer func() { _ = rec.Close() }()
 	if rec.Mode() != harness.ModeTrace {
 		return "", errors.New(rec.Reason())
 	}
@@ -56,12 +56,12 @@ func probeDiag() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	d, err := ns.NewDiag()
 	if err != nil {
 		return "", err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	_, err = d.Sockets(harness.AllStates)
 	return "inet_diag for TCP, IPv4 and IPv6", err
 }
@@ -71,7 +71,7 @@ func probeSysctl() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	if err := ns.SetSysctl(harness.TCPFinTimeout, "5"); err != nil {
 		return "", err
 	}

@@ -97,7 +97,7 @@ func nft(b *bytes.Buffer) error {
 	if err != nil {
 		return fmt.Errorf("open nftables: %w", err)
 	}
-	defer c.CloseLasting()
+	defer func() { _ = c.CloseLasting() }()
 	tables, err := c.ListTables()
 	if err != nil {
 		return fmt.Errorf("list nftables tables: %w", err)

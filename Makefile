@@ -1,0 +1,76 @@
+# tcplab: every target does its own setup on a fresh Debian machine.
+# Run as root: sudo make test, sudo make run.
+
+SHELL   := /bin/bash
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO      ?= go
+OUT     ?= out
+BIN     := $(CURDIR)/bin
+GINKGO  := $(GO) run github.com/onsi/ginkgo/v2/ginkgo
+LINT_VERSION := v2.15.0
+LINT    := $(BIN)/golangci-lint-$(LINT_VERSION)
+# Debian packages the targets use, and the command that proves each is there.
+APT_PKGS := iproute2:ip
+SUITES  := $(filter-out ./suites/rootns,$(patsubst %/,./%,$(dir $(wildcard suites/*/suite_test.go))))
+GINKGO_FLAGS := -p --randomize-all --fail-on-empty --fail-on-pending --keep-going --timeout=30m
+
+.PHONY: all deps root build lint unit suites test bench run clean
+
+all: build
+
+root:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "tcplab needs root (network namespaces, BPF): run 'sudo make $(MAKECMDGOALS)'" >&2; exit 1; fi
+
+# deps installs what is missing: Debian packages with apt-get, the linter
+# from the Go module proxy, tracefs mounted where the kernel has it.
+deps: root
+	@missing=""; for p in $(APT_PKGS); do command -v $${p#*:} >/dev/null || missing="$$missing $${p%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "Go not found: install Go 1.24+ (https://go.dev/dl) into /usr/local/go" >&2; exit 1; }
+	@if [ ! -d /sys/kernel/tracing/events ] && grep -qw tracefs /proc/filesystems; then mount -t tracefs tracefs /sys/kernel/tracing; fi
+	@$(GO) mod download
+	@test -x $(LINT) || { mkdir -p $(BIN) && GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION) && mv $(BIN)/golangci-lint $(LINT); }
+
+build:
+	$(GO) build -o $(BIN)/tcplab ./cmd/tcplab
+
+lint: deps
+	$(GO) vet ./...
+	$(LINT) run ./...
+
+# Unit and kernel tests of the packages, with the race detector. One
+# package at a time: the gc test counts the machine's tcplab programs.
+unit: deps
+	$(GO) test -race -p 1 -count=1 ./harness/... ./cmd/...
+
+# Every suite in parallel processes and random order, between two
+# snapshots of the root namespace that must be byte-identical.
+suites: deps build
+	@mkdir -p $(OUT)
+	$(BIN)/tcplab rootns $(OUT)/rootns.before
+	$(GINKGO) $(GINKGO_FLAGS) --output-dir=$(OUT) --junit-report=junit.xml --json-report=report.json $(SUITES)
+	TCPLAB_ROOTNS_BEFORE=$(CURDIR)/$(OUT)/rootns.before $(GINKGO) --fail-on-empty --output-dir=$(OUT) \
+		--junit-report=rootns-junit.xml --json-report=rootns-report.json ./suites/rootns
+	$(BIN)/tcplab gc -n
+
+test: lint unit suites
+
+bench: deps
+	@mkdir -p $(OUT)
+	$(GO) test -run '^$$' -bench . -benchtime=$${BENCHTIME:-1x} -count=1 ./harness/ | tee $(OUT)/bench.txt
+
+# The main job: what this kernel offers, then every suite against it with
+# a report. (The data-driven scenario catalogue replaces the suites here
+# once it exists.)
+run: deps build
+	@mkdir -p $(OUT)
+	$(BIN)/tcplab doctor
+	$(GINKGO) $(GINKGO_FLAGS) --output-dir=$(OUT) --junit-report=run-junit.xml --json-report=run-report.json $(SUITES)
+	@echo "report: $(CURDIR)/$(OUT)/run-junit.xml and $(CURDIR)/$(OUT)/run-report.json"
+
+clean:
+	rm -rf $(OUT) $(BIN)

@@ -1,0 +1,203 @@
+package harness
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tcplab/tcplab/harness/tcpstate"
+)
+
+// churn runs workers connect/close loops in p until n connections are done
+// and returns the client endpoints. Each connection makes ten transitions:
+// the client SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSED and the
+// accepted child SYN_RECV, ESTABLISHED, CLOSE_WAIT, LAST_ACK, CLOSED (no
+// TIME_WAIT: tcp_max_tw_buckets is 0, so ports are reused at once).
+func churn(tb testing.TB, p *Pair, workers, n int) []*Endpoint {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, h := range p.Hosts() {
+		if err := h.NS.SetSysctl(TCPMaxTwBuckets, "0"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	clients := make([][]*Endpoint, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		ln, err := p.Server.Listen(IPv4, 0, 1024)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		addr, _ := ln.LocalAddr()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer ln.Close()
+			for next.Add(1) <= int64(n) {
+				c, err := p.Client.Dial(ctx, addr)
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				s, err := ln.Accept(ctx)
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				_ = c.Close()
+				if _, err := s.ReadAll(ctx); err != nil {
+					tb.Error(err)
+					return
+				}
+				_ = s.Close()
+				clients[w] = append(clients[w], c)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []*Endpoint
+	for _, c := range clients {
+		all = append(all, c...)
+	}
+	return all
+}
+
+// BenchmarkRecorderChurn measures transitions recorded per second under
+// connect/close churn with zero lost events, checks every connection's
+// timeline, and reports memory per recorded connection. A sock_diag poller
+// (what ss does) runs alongside: the share of SYN_SENT, FIN_WAIT2 and
+// LAST_ACK entries it catches is the contrast.
+func BenchmarkRecorderChurn(b *testing.B) {
+	needRootB(b)
+	p, err := NewPair(PairOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	rec, err := NewRecorder(RecorderOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Close()
+	if rec.Mode() != ModeTrace {
+		b.Skip(rec.Reason())
+	}
+	if err := rec.WatchPair(p); err != nil {
+		b.Fatal(err)
+	}
+	polled, stopPoll := pollLikeSS(b, p)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	st0, _ := rec.Stats()
+
+	b.ResetTimer()
+	start := time.Now()
+	clients := churn(b, p, 4, b.N)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	seen := stopPoll()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rec.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := rec.Stats()
+	transitions := st.Received - st0.Received
+	if st.Failed != 0 || st.Seen != st.Received {
+		b.Fatalf("lost events: %+v", st)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	conns := st.Connections // both ends and the listeners
+	// Every client timeline is whole and in its own namespace.
+	want := []tcpstate.State{tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.Closed}
+	entered := map[tcpstate.State]int{}
+	for _, tl := range rec.Timelines(p.Client.NS) {
+		for _, s := range tl.States() {
+			entered[s]++
+		}
+	}
+	for _, tl := range rec.Timelines(p.Server.NS) {
+		for _, s := range tl.States() {
+			entered[s]++
+		}
+	}
+	for _, c := range clients {
+		tl := rec.Timeline(c)
+		if got := tl.States(); !equalStates(got, want) || tl.Namespace != p.Client.NS.String() {
+			b.Fatalf("timeline not whole:\n%s", tl)
+		}
+	}
+	b.ReportMetric(float64(transitions)/elapsed.Seconds(), "transitions/s")
+	b.ReportMetric(float64(st.Failed), "lost")
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(conns)*1000, "B/1000conns")
+	for _, s := range []tcpstate.State{tcpstate.SynSent, tcpstate.FinWait2, tcpstate.LastAck} {
+		b.ReportMetric(100*float64(seen[s])/float64(max(entered[s], 1)), "%polled-"+s.String())
+	}
+	_ = polled
+}
+
+func equalStates(a, b []tcpstate.State) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// pollLikeSS dumps both namespaces' sockets with sock_diag in a loop, as a
+// script polling `ss -tan` would, and counts the distinct (socket, state)
+// pairs it saw. stop ends it and returns the counts per state.
+func pollLikeSS(tb testing.TB, p *Pair) (*atomic.Int64, func() map[tcpstate.State]int) {
+	var diags []*Diag
+	for _, h := range p.Hosts() {
+		d, err := h.NS.NewDiag()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		diags = append(diags, d)
+	}
+	var polls atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan map[tcpstate.State]int)
+	go func() {
+		seen := map[[2]uint64]bool{}
+		for {
+			select {
+			case <-stop:
+				counts := map[tcpstate.State]int{}
+				for k := range seen {
+					counts[tcpstate.State(k[1])]++
+				}
+				for _, d := range diags {
+					_ = d.Close()
+				}
+				done <- counts
+				return
+			default:
+			}
+			for _, d := range diags {
+				socks, err := d.Sockets(AllStates)
+				if err != nil {
+					continue
+				}
+				for _, s := range socks {
+					seen[[2]uint64{s.Cookie, uint64(s.State)}] = true
+				}
+			}
+			polls.Add(1)
+		}
+	}()
+	return &polls, func() map[tcpstate.State]int { close(stop); return <-done }
+}
