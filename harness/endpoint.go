@@ -34,12 +34,7 @@ type Endpoint struct {
 // Socket creates an unbound TCP socket in the host's namespace.
 // Equivalent to: socket(AF_INET or AF_INET6, SOCK_STREAM, IPPROTO_TCP).
 func (h *Host) Socket(f Family) (*Endpoint, error) {
-	var fd int
-	err := h.NS.Do(func() error {
-		var err error
-		fd, err = unix.Socket(int(f), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-		return os.NewSyscallError("socket", err)
-	})
+	fd, err := h.NS.sockets.get(h.NS, f)
 	if err != nil {
 		return nil, err
 	}

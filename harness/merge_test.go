@@ -51,7 +51,7 @@ func (f *fixture) ev(cookie uint64, at time.Duration, from, to tcpstate.State) {
 
 // snap merges a sock_diag snapshot read between t0 and t1.
 func (f *fixture) snap(t0, t1 time.Duration, socks ...DiagSocket) {
-	f.r.mergeTimewait(f.sp, socks, t0, t1)
+	f.r.mergeTimewait(f.sp, socks, nil, t0, t1)
 }
 
 func tw(cookie uint64, st tcpstate.State, expires time.Duration) DiagSocket {
@@ -265,4 +265,17 @@ func TestRecorderKeepsOpenConnectionsPastTheBound(t *testing.T) {
 	if n := len(f.r.conns); n != 50 {
 		t.Fatalf("open connections must never be forgotten: kept %d of 50", n)
 	}
+}
+
+// A snapshot that looked up only some sockets must not judge the others: a
+// close event delivered after the lookups were chosen is left pending.
+func TestMergeJudgesOnlyTheSocketsASnapshotLookedFor(t *testing.T) {
+	f := newFixture(t)
+	f.activeClose(12, 4*ms, 50*ms)
+	f.r.mergeTimewait(f.sp, nil, map[uint64]bool{99: true}, 51*ms, 52*ms)
+	if !f.r.conns[12].pending {
+		t.Fatal("a socket the snapshot did not look for was judged closed")
+	}
+	f.r.mergeTimewait(f.sp, []DiagSocket{tw(12, tcpstate.TimeWait, TimewaitLen)}, map[uint64]bool{12: true}, 53*ms, 54*ms)
+	f.expectStates(12, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
 }

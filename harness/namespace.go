@@ -30,6 +30,7 @@ type Namespace struct {
 	closed   bool
 	work     chan func() // the Do worker's queue, nil until first use
 	workDone chan error
+	sockets  socketPool
 }
 
 // NewNamespace creates a fresh network namespace with its loopback up.
@@ -54,11 +55,17 @@ func NewNamespace() (*Namespace, error) {
 		if ns.cookie, err = netnsCookie(); err != nil {
 			return err
 		}
-		// No duplicate address detection in the lab: a tentative
-		// link-local address stalls neighbour discovery for seconds.
-		for _, p := range []string{"/proc/sys/net/ipv6/conf/all/accept_dad", "/proc/sys/net/ipv6/conf/default/accept_dad"} {
-			if err := os.WriteFile(p, []byte("0"), 0); err != nil {
-				return fmt.Errorf("disable ipv6 dad: %w", err)
+		// A quiet IPv6: no duplicate address detection (a tentative
+		// address stalls traffic) and no link-local address, so no
+		// router solicitations or MLD reports cross the lab's links and
+		// packet counts see only what a spec sends. Neighbours are static.
+		for _, kv := range [][2]string{
+			{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
+			{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
+			{"/proc/sys/net/ipv6/conf/default/addr_gen_mode", "1"},
+		} {
+			if err := os.WriteFile(kv[0], []byte(kv[1]), 0); err != nil {
+				return fmt.Errorf("configure ipv6 (%s): %w", kv[0], err)
 			}
 		}
 		return nil
@@ -214,6 +221,7 @@ func (ns *Namespace) Close() error {
 		return nil
 	}
 	ns.closed = true
+	ns.sockets.close()
 	var errs []error
 	if ns.work != nil {
 		close(ns.work)

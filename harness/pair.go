@@ -118,23 +118,26 @@ func newPairAt(opts PairOptions, slot *Slot) (p *Pair, err error) {
 		return p, errors.Join(err, serverErr)
 	}
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: LinkName, MTU: mtu, GSOMaxSegs: 1},
-		PeerName:      LinkName,
-		PeerNamespace: netlink.NsFd(p.Server.NS.FD()),
-		PeerMTU:       uint32(mtu),
+		LinkAttrs:       netlink.LinkAttrs{Name: LinkName, MTU: mtu, GSOMaxSegs: 1, NumTxQueues: 1, NumRxQueues: 1},
+		PeerName:        LinkName,
+		PeerNamespace:   netlink.NsFd(p.Server.NS.FD()),
+		PeerMTU:         uint32(mtu),
+		PeerNumTxQueues: 1,
+		PeerNumRxQueues: 1,
 	}
 	if err := p.Client.NS.Handle().LinkAdd(veth); err != nil {
 		return p, fmt.Errorf("add veth pair: %w", err)
 	}
-	for _, h := range []*Host{p.Client, p.Server} {
-		if err := h.configure(); err != nil {
+	links := make([]netlink.Link, 2)
+	for i, h := range []*Host{p.Client, p.Server} {
+		if links[i], err = h.configure(); err != nil {
 			return p, err
 		}
 	}
-	if err := p.Client.addNeighbours(p.Server); err != nil {
+	if err := p.Client.addNeighbours(links[0], p.Server, links[1]); err != nil {
 		return p, err
 	}
-	if err := p.Server.addNeighbours(p.Client); err != nil {
+	if err := p.Server.addNeighbours(links[1], p.Client, links[0]); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -145,15 +148,7 @@ func newPairAt(opts PairOptions, slot *Slot) (p *Pair, err error) {
 // first SYN leaves at once (a race of ND with a fresh link otherwise loses
 // it now and then, costing a 1 s retransmission) and packet filters count
 // only TCP. Equivalent to: `ip neigh replace ADDR lladdr MAC dev eth0 nud permanent`.
-func (h *Host) addNeighbours(peer *Host) error {
-	link, err := h.Link()
-	if err != nil {
-		return err
-	}
-	peerLink, err := peer.Link()
-	if err != nil {
-		return err
-	}
+func (h *Host) addNeighbours(link netlink.Link, peer *Host, peerLink netlink.Link) error {
 	for _, a := range []netip.Addr{peer.V4.Addr(), peer.V6.Addr()} {
 		n := &netlink.Neigh{
 			LinkIndex:    link.Attrs().Index,
@@ -168,18 +163,18 @@ func (h *Host) addNeighbours(peer *Host) error {
 	return nil
 }
 
-func (h *Host) configure() error {
+func (h *Host) configure() (netlink.Link, error) {
 	nh := h.NS.Handle()
 	link, err := h.Link()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// One wire-sized segment per skb, so packet rules see what the wire
 	// would carry and a FIN never rides a 64 KiB GSO block. (The client
 	// end got it at creation; netlink cannot set it on the peer there.)
 	if link.Attrs().GSOMaxSegs != 1 {
 		if err := nh.LinkSetGSOMaxSegs(link, 1); err != nil {
-			return fmt.Errorf("%s: set gso_max_segs: %w", h.Name, err)
+			return nil, fmt.Errorf("%s: set gso_max_segs: %w", h.Name, err)
 		}
 	}
 	for _, pfx := range []netip.Prefix{h.V4, h.V6} {
@@ -188,13 +183,13 @@ func (h *Host) configure() error {
 			addr.Flags = unix.IFA_F_NODAD // usable at once, no 1 s of DAD
 		}
 		if err := nh.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("%s: add address %s: %w", h.Name, pfx, err)
+			return nil, fmt.Errorf("%s: add address %s: %w", h.Name, pfx, err)
 		}
 	}
 	if err := nh.LinkSetUp(link); err != nil {
-		return fmt.Errorf("%s: set %s up: %w", h.Name, LinkName, err)
+		return nil, fmt.Errorf("%s: set %s up: %w", h.Name, LinkName, err)
 	}
-	return nil
+	return link, nil
 }
 
 // Hosts returns the client and the server.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/tcplab/tcplab/harness/tcpstate"
@@ -29,6 +30,56 @@ func (r *Recorder) poller() {
 
 func (r *Recorder) pollRound() uint64 { return r.rounds.Load() }
 
+// lookupLimit is how many followed sockets a namespace may have before a
+// dump is cheaper than one hash lookup each: a dump walks every bucket of
+// the machine's established hash (262,144 here), whatever the namespace
+// holds.
+const lookupLimit = 256
+
+// snapshot reads what the merge needs: in ModePoll every socket; else the
+// followed timewait sockets, by lookup when they are few. covered names the
+// cookies looked up; nil means a dump, which covers every socket.
+func (r *Recorder) snapshot(sp *space) (socks []DiagSocket, covered map[uint64]bool, err error) {
+	dump := func() ([]DiagSocket, map[uint64]bool, error) {
+		socks, err := sp.diag.Sockets(tcpstate.TimeWait.Mask() | tcpstate.FinWait2.Mask())
+		return socks, nil, err
+	}
+	if sp.polling {
+		socks, err := sp.diag.Sockets(AllStates)
+		return socks, nil, err
+	}
+	r.mu.Lock()
+	type want struct {
+		local, remote netip.AddrPort
+		cookie        uint64
+	}
+	var wants []want
+	if len(sp.watch) <= lookupLimit {
+		for ck, c := range sp.watch {
+			wants = append(wants, want{c.local, c.remote, ck})
+		}
+	}
+	r.mu.Unlock()
+	if wants == nil {
+		return dump()
+	}
+	covered = make(map[uint64]bool, len(wants))
+	for _, w := range wants {
+		if !w.local.IsValid() || w.local.Port() == 0 {
+			return dump() // no tuple known: only a dump can find it
+		}
+		s, ok, err := sp.diag.Lookup(w.local, w.remote, w.cookie)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			socks = append(socks, s)
+		}
+		covered[w.cookie] = true
+	}
+	return socks, covered, nil
+}
+
 func (r *Recorder) pollOnce() {
 	r.mu.Lock()
 	var todo []*space
@@ -39,12 +90,8 @@ func (r *Recorder) pollOnce() {
 	}
 	r.mu.Unlock()
 	for _, sp := range todo {
-		mask := tcpstate.TimeWait.Mask() | tcpstate.FinWait2.Mask()
-		if sp.polling {
-			mask = AllStates
-		}
 		t0 := Monotonic()
-		socks, err := sp.diag.Sockets(mask)
+		socks, covered, err := r.snapshot(sp)
 		t1 := Monotonic()
 		r.mu.Lock()
 		switch {
@@ -56,7 +103,7 @@ func (r *Recorder) pollOnce() {
 		case sp.polling:
 			r.mergePolled(sp, socks, t0, t1)
 		default:
-			r.mergeTimewait(sp, socks, t0, t1)
+			r.mergeTimewait(sp, socks, covered, t0, t1)
 		}
 		r.mu.Unlock()
 	}
@@ -76,7 +123,10 @@ const TimewaitLen = 60 * time.Second
 // from idiag_expires to within a jiffy or two, however late it looks; the
 // exit is stamped with the first snapshot that no longer has the socket
 // and the window since the last one that did.
-func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Duration) {
+//
+// covered names the sockets the snapshot looked for (nil: all of them); a
+// followed socket it did not look for is left for the next one.
+func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, covered map[uint64]bool, t0, t1 time.Duration) {
 	tw := make(map[uint64]DiagSocket, len(socks))
 	for _, d := range socks {
 		if d.Timewait() {
@@ -84,6 +134,9 @@ func (r *Recorder) mergeTimewait(sp *space, socks []DiagSocket, t0, t1 time.Dura
 		}
 	}
 	for ck, c := range sp.watch {
+		if covered != nil && !covered[ck] {
+			continue
+		}
 		d, ok := tw[ck]
 		if c.pending {
 			// The timewait socket is hashed before the X -> CLOSE event

@@ -289,9 +289,12 @@ func (r *Recorder) Timelines(ns *Namespace) []Timeline {
 // Stats counts what the recorder has handled.
 type Stats struct {
 	Seen, Received, Failed uint64 // kernel-side events, and what reached us
-	Connections            int    // timelines held
-	Evicted                uint64 // closed timelines forgotten past MaxConns
-	Unattributed           uint64 // events for namespaces no longer watched
+	// Recursion misses of the primary program (rescued by the second
+	// copy) and of the rescue copy (harmless: the primary was free).
+	PrimaryMisses, RescueMisses uint64
+	Connections                 int    // timelines held
+	Evicted                     uint64 // closed timelines forgotten past MaxConns
+	Unattributed                uint64 // events for namespaces no longer watched
 }
 
 // Stats returns the counters. Seen == Received + Failed once the ring is drained.
@@ -303,6 +306,9 @@ func (r *Recorder) Stats() (Stats, error) {
 			return s, err
 		}
 		s.Seen, s.Failed, s.Received = seen, failed, r.tracer.received.Load()
+		if s.PrimaryMisses, s.RescueMisses, err = r.tracer.misses(); err != nil {
+			return s, err
+		}
 	}
 	r.mu.Lock()
 	s.Connections, s.Evicted, s.Unattributed = len(r.conns), r.evicted, r.unattributed

@@ -53,9 +53,10 @@ type tracer struct {
 	layout   *sockLayout
 	watched  *ebpf.Map // hash: net cookie -> u8, the namespaces to record
 	counters *ebpf.Map // array: [seen, failed]
+	running  *ebpf.Map // per-CPU array: 1 while the primary program runs
 	ring     *ebpf.Map
-	prog     *ebpf.Program
-	link     link.Link
+	progs    [2]*ebpf.Program // primary, rescue
+	links    [2]link.Link
 	reader   *ringbuf.Reader
 
 	received atomic.Uint64
@@ -86,19 +87,25 @@ func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 	if t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_ring", Type: ebpf.RingBuf, MaxEntries: uint32(ringSize)}); err != nil {
 		return t, fmt.Errorf("create ring buffer (Linux 5.8+): %w", err)
 	}
-	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "tcplab_state",
-		Type:         ebpf.Tracing,
-		AttachType:   ebpf.AttachTraceRawTp,
-		AttachTo:     "inet_sock_set_state",
-		License:      "GPL",
-		Instructions: program(layout, t.watched.FD(), t.counters.FD(), t.ring.FD()),
-	})
-	if err != nil {
-		return t, fmt.Errorf("load tp_btf/inet_sock_set_state program: %w", err)
+	if t.running, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_running", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return t, fmt.Errorf("create per-cpu map: %w", err)
 	}
-	if t.link, err = link.AttachTracing(link.TracingOptions{Program: t.prog, AttachType: ebpf.AttachTraceRawTp}); err != nil {
-		return t, fmt.Errorf("attach tp_btf/inet_sock_set_state: %w", err)
+	fds := mapFDs{watch: t.watched.FD(), count: t.counters.FD(), ring: t.ring.FD(), running: t.running.FD()}
+	for i, role := range []role{primary, rescue} {
+		t.progs[i], err = ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name:         "tcplab_state" + role.suffix(),
+			Type:         ebpf.Tracing,
+			AttachType:   ebpf.AttachTraceRawTp,
+			AttachTo:     "inet_sock_set_state",
+			License:      "GPL",
+			Instructions: program(layout, role, fds),
+		})
+		if err != nil {
+			return t, fmt.Errorf("load tp_btf/inet_sock_set_state program: %w", err)
+		}
+		if t.links[i], err = link.AttachTracing(link.TracingOptions{Program: t.progs[i], AttachType: ebpf.AttachTraceRawTp}); err != nil {
+			return t, fmt.Errorf("attach tp_btf/inet_sock_set_state: %w", err)
+		}
 	}
 	if t.reader, err = ringbuf.NewReader(t.ring); err != nil {
 		return t, fmt.Errorf("open ring buffer: %w", err)
@@ -107,10 +114,41 @@ func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 	return t, nil
 }
 
+// role is which of the two copies of the program an instance is.
+//
+// The kernel never runs a tracing program inside itself on one CPU: if the
+// program is interrupted (a softirq at the end of an interrupt) and the
+// tracepoint fires again there, that call is skipped and only counted in
+// the program's recursion_misses. Under connection churn that loses a few
+// transitions in a million, silently for the seen/failed counters. So two
+// copies are attached: the primary records every event and marks its CPU
+// while it runs; the rescue copy records only events that arrive while the
+// primary is marked, the ones the primary is skipping. This tracepoint
+// nests at most once (process context, then softirq; never in hardirq), so
+// the two are never both busy on a CPU.
+type role int
+
+const (
+	primary role = iota
+	rescue
+)
+
+func (r role) suffix() string {
+	if r == rescue {
+		return "_r"
+	}
+	return ""
+}
+
+type mapFDs struct{ watch, count, ring, running int }
+
 // program builds, instruction by instruction, what would be this C:
 //
 //	SEC("tp_btf/inet_sock_set_state")
 //	int tcplab_state(u64 *ctx) {
+//		u32 *running = bpf_map_lookup_elem(&running_map, &zero); // per CPU
+//		// primary: if (running) *running = 1; ... and 0 again on return
+//		// rescue:  if (!running || !*running) return 0;
 //		struct sock *sk = (void *)ctx[0];
 //		u64 nc = sk->__sk_common.skc_net.net->net_cookie;
 //		if (!bpf_map_lookup_elem(&watched, &nc)) return 0;
@@ -126,22 +164,42 @@ func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 //		bpf_ringbuf_submit(r, 0);
 //		return 0;
 //	}
-func program(l *sockLayout, watchFD, countFD, ringFD int) asm.Instructions {
+func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 	recSize := int32(recRaw + l.rawLen)
-	return asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),                                // r6 = ctx
-		asm.LoadMem(asm.R7, asm.R6, 0, asm.DWord),                  // r7 = sk
-		asm.LoadMem(asm.R1, asm.R7, int16(l.skcNet), asm.DWord),    // r1 = sk->skc_net.net
-		asm.LoadMem(asm.R8, asm.R1, int16(l.netCookie), asm.DWord), // r8 = net_cookie
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1), // r6 = ctx
+		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, fds.running),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+	}
+	if ro == primary {
+		insns = append(insns,
+			asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord), // spill: cleared on return
+			asm.JEq.Imm(asm.R0, 0, "body"),
+			asm.StoreImm(asm.R0, 0, 1, asm.Word),
+		)
+	} else {
+		insns = append(insns,
+			asm.JEq.Imm(asm.R0, 0, "exit"),
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+			asm.JEq.Imm(asm.R1, 0, "exit"), // the primary is not busy: it records this one
+		)
+	}
+	insns = append(insns,
+		asm.LoadMem(asm.R7, asm.R6, 0, asm.DWord).WithSymbol("body"), // r7 = sk
+		asm.LoadMem(asm.R1, asm.R7, int16(l.skcNet), asm.DWord),      // r1 = sk->skc_net.net
+		asm.LoadMem(asm.R8, asm.R1, int16(l.netCookie), asm.DWord),   // r8 = net_cookie
 		asm.StoreMem(asm.RFP, -8, asm.R8, asm.DWord),
-		asm.LoadMapPtr(asm.R1, watchFD),
+		asm.LoadMapPtr(asm.R1, fds.watch),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -8),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 
 		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, countFD),
+		asm.LoadMapPtr(asm.R1, fds.count),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -16),
 		asm.FnMapLookupElem.Call(),
@@ -150,7 +208,7 @@ func program(l *sockLayout, watchFD, countFD, ringFD int) asm.Instructions {
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreXAdd(asm.R9, asm.R1, asm.DWord), // seen++
 
-		asm.LoadMapPtr(asm.R1, ringFD),
+		asm.LoadMapPtr(asm.R1, fds.ring),
 		asm.Mov.Imm(asm.R2, recSize),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnRingbufReserve.Call(),
@@ -181,10 +239,32 @@ func program(l *sockLayout, watchFD, countFD, ringFD int) asm.Instructions {
 		asm.Mov.Reg(asm.R1, asm.R9),
 		asm.Mov.Imm(asm.R2, 0), // wake the reader only if it has caught up
 		asm.FnRingbufSubmit.Call(),
-
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
-		asm.Return(),
+	)
+	if ro == primary {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord).WithSymbol("exit"),
+			asm.JEq.Imm(asm.R1, 0, "ret"),
+			asm.StoreImm(asm.R1, 0, 0, asm.Word), // this CPU's primary is done
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("ret"),
+		)
+	} else {
+		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"))
 	}
+	return append(insns, asm.Return())
+}
+
+// misses returns the kernel's recursion_misses of the two programs: calls
+// skipped because that program was already running on the CPU.
+func (t *tracer) misses() (primary, rescue uint64, err error) {
+	var m [2]uint64
+	for i, p := range t.progs {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, 0, fmt.Errorf("read program stats: %w", err)
+		}
+		m[i] = st.RecursionMisses
+	}
+	return m[0], m[1], nil
 }
 
 // watch starts or stops recording a namespace.
@@ -254,20 +334,27 @@ func (t *tracer) decode(b []byte, ev *event) bool {
 	return true
 }
 
-// Close detaches the program and stops the reader.
+// Close detaches the programs and stops the reader.
 func (t *tracer) Close() error {
 	var errs []error
 	t.closeMu.Do(func() {
-		if t.link != nil {
-			errs = append(errs, t.link.Close())
+		for _, l := range t.links {
+			if l != nil {
+				errs = append(errs, l.Close())
+			}
 		}
 		if t.reader != nil {
 			errs = append(errs, t.reader.Close())
 			<-t.done
 		}
-		for _, c := range []interface{ Close() error }{t.prog, t.ring, t.counters, t.watched} {
-			if c != nil && c != (*ebpf.Program)(nil) && c != (*ebpf.Map)(nil) {
-				errs = append(errs, c.Close())
+		for _, p := range t.progs {
+			if p != nil {
+				errs = append(errs, p.Close())
+			}
+		}
+		for _, m := range []*ebpf.Map{t.ring, t.counters, t.running, t.watched} {
+			if m != nil {
+				errs = append(errs, m.Close())
 			}
 		}
 	})
