@@ -36,7 +36,9 @@ func TestDiagLookupFindsFullAndTimewaitSockets(t *testing.T) {
 			t.Fatalf("%v: a wrong cookie must find nothing: %v %v", f, ok, err)
 		}
 		c.Close()
-		s.ReadAll(ctx)
+		if _, err := s.ReadAll(ctx); err != nil {
+			t.Fatal(err)
+		}
 		s.Close()
 		deadline := time.Now().Add(5 * time.Second)
 		for {
