@@ -59,9 +59,12 @@ suites: deps build
 
 test: lint unit suites
 
+# Benchmarks, each against a baseline measured in the same run; the
+# figures and the reasoning are in BENCHMARKS.md.
 bench: deps
 	@mkdir -p $(OUT)
-	$(GO) test -run '^$$' -bench . -benchtime=$${BENCHTIME:-1x} -count=1 ./harness/ | tee $(OUT)/bench.txt
+	$(GO) test -run '^$$' -bench 'Pair' -benchtime=200x -count=1 ./harness/ | tee $(OUT)/bench-pair.txt
+	$(GO) test -run '^$$' -bench 'Churn' -benchtime=30000x -count=1 ./harness/ | tee $(OUT)/bench-churn.txt
 
 # The main job: what this kernel offers, then every suite against it with
 # a report. (The data-driven scenario catalogue replaces the suites here

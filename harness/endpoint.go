@@ -244,10 +244,10 @@ func (e *Endpoint) Read(ctx context.Context, b []byte) (int, error) {
 
 // ReadAll reads until the peer's FIN (io.EOF) and returns the byte count.
 func (e *Endpoint) ReadAll(ctx context.Context) (int, error) {
-	buf := make([]byte, 64<<10)
+	var buf [4096]byte
 	total := 0
 	for {
-		n, err := e.Read(ctx, buf)
+		n, err := e.Read(ctx, buf[:])
 		total += n
 		if errors.Is(err, io.EOF) {
 			return total, nil

@@ -22,11 +22,21 @@ func (r *Recorder) poller() {
 			return
 		case <-tick.C:
 		case <-r.kick:
+			// Let a burst of close events gather into one round.
+			select {
+			case <-r.stop:
+				return
+			case <-time.After(kickGap):
+			}
 		}
 		r.pollOnce()
 		r.rounds.Add(1)
 	}
 }
+
+// kickGap is how long a kicked poller waits for more close events before
+// it looks: one round then checks them all.
+const kickGap = time.Millisecond
 
 func (r *Recorder) pollRound() uint64 { return r.rounds.Load() }
 

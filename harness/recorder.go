@@ -65,6 +65,7 @@ type Recorder struct {
 	conns        map[uint64]*conn
 	unattributed uint64
 	evicted      uint64
+	duplicates   uint64
 	failed       error
 
 	rounds atomic.Uint64 // poll rounds done
@@ -198,6 +199,12 @@ func (r *Recorder) deliver(ev *event) {
 	if c == nil {
 		c = r.newConn(sp, ev.cookie)
 	}
+	if n := len(c.trans); n > 0 && c.trans[n-1].From == ev.from && c.trans[n-1].To == ev.to && c.trans[n-1].Source == Traced {
+		// Both copies of the program recorded this hit (see role): a
+		// change of state cannot repeat itself.
+		r.duplicates++
+		return
+	}
 	if ev.local.Port() != 0 {
 		c.local = ev.local
 	}
@@ -289,12 +296,13 @@ func (r *Recorder) Timelines(ns *Namespace) []Timeline {
 // Stats counts what the recorder has handled.
 type Stats struct {
 	Seen, Received, Failed uint64 // kernel-side events, and what reached us
-	// Recursion misses of the primary program (rescued by the second
-	// copy) and of the rescue copy (harmless: the primary was free).
+	// Recursion misses of the primary program (recorded by the rescue
+	// copy instead) and of the rescue copy (harmless: the primary was free).
 	PrimaryMisses, RescueMisses uint64
 	Connections                 int    // timelines held
 	Evicted                     uint64 // closed timelines forgotten past MaxConns
 	Unattributed                uint64 // events for namespaces no longer watched
+	Duplicates                  uint64 // hits both program copies recorded, dropped
 }
 
 // Stats returns the counters. Seen == Received + Failed once the ring is drained.
@@ -311,7 +319,7 @@ func (r *Recorder) Stats() (Stats, error) {
 		}
 	}
 	r.mu.Lock()
-	s.Connections, s.Evicted, s.Unattributed = len(r.conns), r.evicted, r.unattributed
+	s.Connections, s.Evicted, s.Unattributed, s.Duplicates = len(r.conns), r.evicted, r.unattributed, r.duplicates
 	r.mu.Unlock()
 	return s, nil
 }

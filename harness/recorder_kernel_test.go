@@ -118,3 +118,37 @@ func TestRecorderSeparatesIdenticalAddresses(t *testing.T) {
 		t.Fatalf("namespaces %s %s", first.Namespace, second.Namespace)
 	}
 }
+
+// A recorder left running through 30,000 connections holds at most
+// MaxConns timelines per namespace (plus the open ones), forgetting the
+// oldest closed ones and counting them.
+func TestRecorderStaysBoundedThroughThirtyThousandConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30,000 connections")
+	}
+	p := newTestPair(t, PairOptions{})
+	rec, err := NewRecorder(RecorderOptions{MaxConns: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	if rec.Mode() != ModeTrace {
+		t.Skip(rec.Reason())
+	}
+	if err := rec.WatchPair(p); err != nil {
+		t.Fatal(err)
+	}
+	churn(t, p, reset, 4, 30000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rec.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rec.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Connections > 2*2000 || st.Evicted < 60000-2*2000 {
+		t.Fatalf("recorder not bounded: %+v", st)
+	}
+}

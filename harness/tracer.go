@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -32,6 +34,18 @@ const (
 	counterFailed = 1 // events dropped because the ring was full
 )
 
+// Ring buffer flags (include/uapi/linux/bpf.h) and the wakeup policy.
+const (
+	bpfRBNoWakeup    = 1
+	bpfRBForceWakeup = 2
+	bpfRBAvailData   = 0
+	// wakeBacklog is the unread bytes past which a submit wakes the reader.
+	wakeBacklog = 64 << 10
+	// readerTick is how long the reader sleeps without a wakeup: the most
+	// an event waits in the ring before it reaches the recorder.
+	readerTick = 2 * time.Millisecond
+)
+
 // RingSize is the tracer's ring buffer: 16 MiB holds about 130,000 events,
 // a fraction of a second of the fastest churn the machine can produce.
 const RingSize = 16 << 20
@@ -53,7 +67,7 @@ type tracer struct {
 	layout   *sockLayout
 	watched  *ebpf.Map // hash: net cookie -> u8, the namespaces to record
 	counters *ebpf.Map // array: [seen, failed]
-	running  *ebpf.Map // per-CPU array: 1 while the primary program runs
+	lastHit  *ebpf.Map // per-CPU array: the hit the primary handles or handled last
 	ring     *ebpf.Map
 	progs    [2]*ebpf.Program // primary, rescue
 	links    [2]link.Link
@@ -87,10 +101,10 @@ func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 	if t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_ring", Type: ebpf.RingBuf, MaxEntries: uint32(ringSize)}); err != nil {
 		return t, fmt.Errorf("create ring buffer (Linux 5.8+): %w", err)
 	}
-	if t.running, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_running", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+	if t.lastHit, err = ebpf.NewMap(&ebpf.MapSpec{Name: "tcplab_lasthit", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 16, MaxEntries: 1}); err != nil {
 		return t, fmt.Errorf("create per-cpu map: %w", err)
 	}
-	fds := mapFDs{watch: t.watched.FD(), count: t.counters.FD(), ring: t.ring.FD(), running: t.running.FD()}
+	fds := mapFDs{watch: t.watched.FD(), count: t.counters.FD(), ring: t.ring.FD(), lastHit: t.lastHit.FD()}
 	for i, role := range []role{primary, rescue} {
 		t.progs[i], err = ebpf.NewProgram(&ebpf.ProgramSpec{
 			Name:         "tcplab_state" + role.suffix(),
@@ -121,11 +135,16 @@ func newTracer(deliver func(*event), ringSize int) (t *tracer, err error) {
 // tracepoint fires again there, that call is skipped and only counted in
 // the program's recursion_misses. Under connection churn that loses a few
 // transitions in a million, silently for the seen/failed counters. So two
-// copies are attached: the primary records every event and marks its CPU
-// while it runs; the rescue copy records only events that arrive while the
-// primary is marked, the ones the primary is skipping. This tracepoint
-// nests at most once (process context, then softirq; never in hardirq), so
-// the two are never both busy on a CPU.
+// copies are attached, the primary first (tracepoint probes run in attach
+// order). The primary's first act is to write the hit it is handling
+// (socket cookie, old and new state) into a per-CPU slot; the rescue copy records
+// every hit that is not the one in the slot, that is, the ones the primary
+// skipped. This tracepoint nests at most once (process context, then
+// softirq; never in hardirq), so one copy is always free. An interrupt
+// between the rescue copy's start and its read of the slot can make it
+// record a hit the primary also recorded: the recorder drops such
+// duplicates, which are unmistakable (a transition identical to the one
+// before it).
 type role int
 
 const (
@@ -140,15 +159,16 @@ func (r role) suffix() string {
 	return ""
 }
 
-type mapFDs struct{ watch, count, ring, running int }
+type mapFDs struct{ watch, count, ring, lastHit int }
 
 // program builds, instruction by instruction, what would be this C:
 //
 //	SEC("tp_btf/inet_sock_set_state")
 //	int tcplab_state(u64 *ctx) {
-//		u32 *running = bpf_map_lookup_elem(&running_map, &zero); // per CPU
-//		// primary: if (running) *running = 1; ... and 0 again on return
-//		// rescue:  if (!running || !*running) return 0;
+//		struct hit *h = bpf_map_lookup_elem(&last_hit, &zero); // per CPU
+//		struct hit me = {bpf_get_socket_cookie(ctx[0]), ctx[1], ctx[2]};
+//		// primary: if (h) *h = me;
+//		// rescue:  if (h && *h == me) return 0;
 //		struct sock *sk = (void *)ctx[0];
 //		u64 nc = sk->__sk_common.skc_net.net->net_cookie;
 //		if (!bpf_map_lookup_elem(&watched, &nc)) return 0;
@@ -169,22 +189,36 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // r6 = ctx
 		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, fds.running),
+		asm.LoadMapPtr(asm.R1, fds.lastHit),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -16),
 		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "body"),
+		asm.Mov.Reg(asm.R7, asm.R0), // r7 = slot
+		// The socket cookie, not the pointer: a freed socket's address is
+		// reused within microseconds by a socket that may make the same
+		// transition, but no two sockets ever share a cookie.
+		asm.LoadMem(asm.R1, asm.R6, 0, asm.DWord),
+		asm.FnGetSocketCookie.Call(),
+		asm.Mov.Reg(asm.R1, asm.R0),                // cookie
+		asm.LoadMem(asm.R2, asm.R6, 8, asm.DWord),  // old
+		asm.LoadMem(asm.R3, asm.R6, 16, asm.DWord), // new
+		asm.Mov.Reg(asm.R0, asm.R7),
 	}
 	if ro == primary {
 		insns = append(insns,
-			asm.StoreMem(asm.RFP, -24, asm.R0, asm.DWord), // spill: cleared on return
-			asm.JEq.Imm(asm.R0, 0, "body"),
-			asm.StoreImm(asm.R0, 0, 1, asm.Word),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.StoreMem(asm.R0, 8, asm.R2, asm.Word),
+			asm.StoreMem(asm.R0, 12, asm.R3, asm.Word),
 		)
 	} else {
 		insns = append(insns,
-			asm.JEq.Imm(asm.R0, 0, "exit"),
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
-			asm.JEq.Imm(asm.R1, 0, "exit"), // the primary is not busy: it records this one
+			asm.LoadMem(asm.R4, asm.R0, 0, asm.DWord),
+			asm.JNE.Reg(asm.R4, asm.R1, "body"),
+			asm.LoadMem(asm.R4, asm.R0, 8, asm.Word),
+			asm.JNE.Reg(asm.R4, asm.R2, "body"),
+			asm.LoadMem(asm.R4, asm.R0, 12, asm.Word),
+			asm.JEq.Reg(asm.R4, asm.R3, "exit"), // the primary has this one
 		)
 	}
 	insns = append(insns,
@@ -236,20 +270,19 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 		asm.Mov.Imm(asm.R2, int32(l.rawLen)),
 		asm.Mov.Reg(asm.R3, asm.R7),
 		asm.FnProbeReadKernel.Call(),
-		asm.Mov.Reg(asm.R1, asm.R9),
-		asm.Mov.Imm(asm.R2, 0), // wake the reader only if it has caught up
+		// Wake the reader only once a backlog builds; it also wakes
+		// every readerTick by itself. A wakeup per event would cost a
+		// context switch per transition under churn.
+		asm.LoadMapPtr(asm.R1, fds.ring),
+		asm.Mov.Imm(asm.R2, bpfRBAvailData),
+		asm.FnRingbufQuery.Call(),
+		asm.Mov.Imm(asm.R2, bpfRBNoWakeup),
+		asm.JLT.Imm(asm.R0, wakeBacklog, "submit"),
+		asm.Mov.Imm(asm.R2, bpfRBForceWakeup),
+		asm.Mov.Reg(asm.R1, asm.R9).WithSymbol("submit"),
 		asm.FnRingbufSubmit.Call(),
 	)
-	if ro == primary {
-		insns = append(insns,
-			asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord).WithSymbol("exit"),
-			asm.JEq.Imm(asm.R1, 0, "ret"),
-			asm.StoreImm(asm.R1, 0, 0, asm.Word), // this CPU's primary is done
-			asm.Mov.Imm(asm.R0, 0).WithSymbol("ret"),
-		)
-	} else {
-		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"))
-	}
+	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"))
 	return append(insns, asm.Return())
 }
 
@@ -292,7 +325,11 @@ func (t *tracer) drain(deliver func(*event)) {
 	var rec ringbuf.Record
 	var ev event
 	for {
+		t.reader.SetDeadline(time.Now().Add(readerTick))
 		if err := t.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
 			if !errors.Is(err, ringbuf.ErrClosed) {
 				err = fmt.Errorf("read ring buffer: %w", err)
 				t.readErr.Store(&err)
@@ -352,7 +389,7 @@ func (t *tracer) Close() error {
 				errs = append(errs, p.Close())
 			}
 		}
-		for _, m := range []*ebpf.Map{t.ring, t.counters, t.running, t.watched} {
+		for _, m := range []*ebpf.Map{t.ring, t.counters, t.lastHit, t.watched} {
 			if m != nil {
 				errs = append(errs, m.Close())
 			}
