@@ -279,3 +279,36 @@ func TestMergeJudgesOnlyTheSocketsASnapshotLookedFor(t *testing.T) {
 	f.r.mergeTimewait(f.sp, []DiagSocket{tw(12, tcpstate.TimeWait, TimewaitLen)}, map[uint64]bool{12: true}, 53*ms, 54*ms)
 	f.expectStates(12, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
 }
+
+func request(cookie uint64) DiagSocket {
+	return DiagSocket{Family: IPv4, State: tcpstate.SynRecv, Cookie: cookie, Local: srv, Remote: cli, Timer: 1, Retrans: 2}
+}
+
+// A request socket that vanishes from sock_diag just before the trace of
+// its accepted socket arrives was handed over, not ended: the accepted
+// socket keeps the request's cookie and the timeline reads SYN_RECV ->
+// ESTABLISHED.
+func TestMergeRequestHandsOverToTheAcceptedSocket(t *testing.T) {
+	f := newFixture(t)
+	f.sp.requests = map[uint64]*conn{}
+	f.r.mergeRequests(f.sp, []DiagSocket{request(20)}, 10*ms, 11*ms)
+	f.r.mergeRequests(f.sp, nil, 20*ms, 21*ms) // gone: answered, or dead?
+	f.ev(20, 19*ms, tcpstate.Listen, tcpstate.SynRecv)
+	f.ev(20, 19*ms, tcpstate.SynRecv, tcpstate.Established)
+	f.expectStates(20, tcpstate.SynRecv, tcpstate.Established)
+	if tl := f.r.TimelineOf(20); tl.Request || tl.Retransmits != 2 {
+		t.Fatalf("request %v retransmits %d", tl.Request, tl.Retransmits)
+	}
+}
+
+// A request socket that gives up (tcp_synack_retries) just goes.
+func TestMergeRequestThatDiesEndsClosed(t *testing.T) {
+	f := newFixture(t)
+	f.sp.requests = map[uint64]*conn{}
+	f.r.mergeRequests(f.sp, []DiagSocket{request(21)}, 10*ms, 11*ms)
+	f.r.mergeRequests(f.sp, nil, 20*ms, 21*ms)
+	f.expectStates(21, tcpstate.SynRecv, tcpstate.Closed)
+	if tl := f.r.TimelineOf(21); !tl.Request || !strings.Contains(tl.String(), "request socket") {
+		t.Fatalf("not shown as a request socket:\n%s", tl)
+	}
+}

@@ -94,7 +94,7 @@ func (r *Recorder) pollOnce() {
 	r.mu.Lock()
 	var todo []*space
 	for _, sp := range r.spaces {
-		if sp.polling || len(sp.watch) > 0 {
+		if sp.polling || len(sp.watch) > 0 || sp.requests != nil {
 			todo = append(todo, sp)
 		}
 	}
@@ -114,6 +114,12 @@ func (r *Recorder) pollOnce() {
 			r.mergePolled(sp, socks, t0, t1)
 		default:
 			r.mergeTimewait(sp, socks, covered, t0, t1)
+		}
+		if err == nil && sp.requests != nil && !sp.polling { // polling sees them anyway
+			var reqs []DiagSocket
+			if reqs, err = sp.diag.Sockets(tcpstate.SynRecv.Mask() | tcpstate.NewSynRecv.Mask()); err == nil {
+				r.mergeRequests(sp, reqs, t0, Monotonic())
+			}
 		}
 		r.mu.Unlock()
 	}
@@ -219,6 +225,34 @@ func timewaitArmed(d DiagSocket, t0, t1 time.Duration) (lo, hi time.Duration) {
 	}
 	j := Jiffy()
 	return t0 + d.Expires - TimewaitLen - j, t1 + d.Expires - TimewaitLen + j
+}
+
+// mergeRequests follows request sockets: they appear, count their SYN-ACK
+// retransmissions and go, all seen only by sock_diag.
+func (r *Recorder) mergeRequests(sp *space, socks []DiagSocket, t0, t1 time.Duration) {
+	present := map[uint64]bool{}
+	for _, d := range socks {
+		if !d.Request() {
+			continue
+		}
+		present[d.Cookie] = true
+		c := sp.requests[d.Cookie]
+		if c == nil {
+			c = r.newConn(sp, d.Cookie)
+			c.request, c.local, c.remote = true, d.Local, d.Remote
+			c.trans = append(c.trans, Transition{From: tcpstate.Closed, To: tcpstate.SynRecv, At: t1, Window: t1 - sp.lastReq, Source: Polled})
+			sp.requests[d.Cookie] = c
+		}
+		c.retrans, c.seenAt = d.Retrans, t0
+	}
+	for ck, c := range sp.requests {
+		if !present[ck] {
+			c.trans = append(c.trans, Transition{From: tcpstate.SynRecv, To: tcpstate.Closed, At: t1, Window: t1 - c.seenAt, Source: Polled})
+			c.closed = true
+			delete(sp.requests, ck)
+		}
+	}
+	sp.lastReq = t0
 }
 
 // mergePolled builds timelines from snapshots alone (ModePoll).

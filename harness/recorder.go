@@ -75,12 +75,14 @@ type Recorder struct {
 }
 
 type space struct {
-	ns      *Namespace
-	diag    *Diag
-	order   []uint64         // connection cookies, oldest first
-	watch   map[uint64]*conn // timewait (or polled) sockets to follow
-	lastT0  time.Duration
-	polling bool
+	ns       *Namespace
+	diag     *Diag
+	requests map[uint64]*conn // followed request sockets, by cookie; nil: not followed
+	order    []uint64         // connection cookies, oldest first
+	watch    map[uint64]*conn // timewait (or polled) sockets to follow
+	lastT0   time.Duration
+	lastReq  time.Duration // start of the last request-socket snapshot
+	polling  bool
 }
 
 type conn struct {
@@ -93,6 +95,8 @@ type conn struct {
 	twState tcpstate.State // substate while a timewait socket, else Invalid
 	seenAt  time.Duration  // start of the last snapshot that saw it
 	closed  bool
+	request bool  // a request socket (TCP_NEW_SYN_RECV), seen only by sock_diag
+	retrans uint8 // SYN-ACKs sent again, for a request socket
 }
 
 // NewRecorder starts recording. It loads the tracepoint program unless
@@ -199,6 +203,9 @@ func (r *Recorder) deliver(ev *event) {
 	if c == nil {
 		c = r.newConn(sp, ev.cookie)
 	}
+	if c.request && r.becomeFull(sp, c, ev) {
+		return
+	}
 	if n := len(c.trans); n > 0 && c.trans[n-1].From == ev.from && c.trans[n-1].To == ev.to && c.trans[n-1].Source == Traced {
 		// Both copies of the program recorded this hit (see role): a
 		// change of state cannot repeat itself.
@@ -223,6 +230,21 @@ func (r *Recorder) deliver(ev *event) {
 		default:
 		}
 	}
+}
+
+// becomeFull handles the first traced event of a followed request socket:
+// the accepted socket is cloned from the request and keeps its cookie, so
+// the two are one connection. The clone's LISTEN -> SYN_RECV adds nothing
+// to a connection already in SYN_RECV and is dropped (true returned); a
+// SYN_RECV -> CLOSED that a snapshot concluded as the request vanished
+// was this hand-over, not an end, and is taken back.
+func (r *Recorder) becomeFull(sp *space, c *conn, ev *event) bool {
+	c.request, c.closed = false, false
+	delete(sp.requests, c.cookie)
+	if n := len(c.trans); n > 0 && c.trans[n-1].Source == Polled && c.trans[n-1].To == tcpstate.Closed {
+		c.trans = c.trans[:n-1]
+	}
+	return ev.from == tcpstate.Listen && ev.to == tcpstate.SynRecv
 }
 
 func (r *Recorder) newConn(sp *space, cookie uint64) *conn {
@@ -265,6 +287,7 @@ func (r *Recorder) TimelineOf(cookie uint64) Timeline {
 	if c := r.conns[cookie]; c != nil {
 		t.Namespace = c.space.ns.String()
 		t.Local, t.Remote = c.local, c.remote
+		t.Request, t.Retransmits = c.request, int(c.retrans)
 		// An X -> CLOSE still waiting for its timewait check may turn
 		// out to be X -> TIME_WAIT: until the check, show the state
 		// before it rather than a guess.
@@ -275,6 +298,29 @@ func (r *Recorder) TimelineOf(cookie uint64) Timeline {
 		t.Transitions = append([]Transition(nil), c.trans[:n]...)
 	}
 	return t
+}
+
+// FollowRequests makes the recorder follow the namespace's request
+// sockets: the SYN_RECV entries a listener holds while it waits for the
+// final ACK of a handshake, which pile up under a SYN flood. They fire no
+// tracepoint, so only sock_diag sees them: each poll then dumps the
+// namespace's sockets, a walk of the machine's whole established hash, so
+// it is off unless a spec asks. Each request socket gets a timeline of its
+// own (Request is true): CLOSED -> SYN_RECV when first seen, -> CLOSED when
+// gone (answered, or given up after tcp_synack_retries), with the SYN-ACK
+// retransmissions it made.
+func (r *Recorder) FollowRequests(ns *Namespace) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sp := r.spaces[ns.Cookie()]
+	if sp == nil {
+		return fmt.Errorf("follow requests in %s: not watched", ns)
+	}
+	if sp.requests == nil {
+		sp.requests = map[uint64]*conn{}
+		sp.lastReq = Monotonic() // a request seen first may date from now on
+	}
+	return nil
 }
 
 // Timelines returns every connection recorded in a namespace, oldest first.

@@ -90,3 +90,11 @@ func (e *Endpoint) TCPInfo() (*unix.TCPInfo, error) {
 	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
 	return info, os.NewSyscallError("getsockopt TCP_INFO", err)
 }
+
+// SetDeferAccept sets TCP_DEFER_ACCEPT on a listener: a handshake's final
+// ACK without data is ignored, so the connection waits as a request socket
+// in SYN_RECV (the SYN-ACK sent again meanwhile) until data arrives or d
+// runs out. Whole seconds.
+func (e *Endpoint) SetDeferAccept(d time.Duration) error {
+	return e.setInt(unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(d/time.Second), "TCP_DEFER_ACCEPT")
+}

@@ -53,6 +53,10 @@ type Timeline struct {
 	Transitions []Transition
 	Mode        Mode
 	Now         time.Duration // when the snapshot was taken
+	// Request is true for a request socket (see Recorder.FollowRequests);
+	// Retransmits then counts the SYN-ACKs it sent again.
+	Request     bool
+	Retransmits int
 }
 
 // Monotonic returns CLOCK_MONOTONIC, the clock of every Transition.At.
@@ -177,7 +181,11 @@ func (t Timeline) StateAt(at time.Duration) tcpstate.State {
 //	  +60.93s     TIME_WAIT -> CLOSED   (diag, within 20ms)
 func (t Timeline) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "conn %d %v -> %v in %s (%s)", t.Cookie, t.Local, t.Remote, t.Namespace, t.Mode)
+	kind := "conn"
+	if t.Request {
+		kind = fmt.Sprintf("request socket (%d SYN-ACK retransmits)", t.Retransmits)
+	}
+	fmt.Fprintf(&b, "%s %d %v -> %v in %s (%s)", kind, t.Cookie, t.Local, t.Remote, t.Namespace, t.Mode)
 	if len(t.Transitions) == 0 {
 		b.WriteString("\n  (no transitions recorded)")
 		return b.String()

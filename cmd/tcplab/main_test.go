@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,14 +27,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// victim builds pairs and churns connections until it is killed.
+// victim builds pairs and churns connections until it is killed. It
+// reports the BPF programs its recorder loaded, so the test follows those
+// and not other processes' (a run of the suites beside it, say).
 func victim() {
+	before := programIDs(nil)
 	rec, err := harness.NewRecorder(harness.RecorderOptions{})
 	if err != nil {
 		panic(err)
 	}
+	var mine []string
+	for _, id := range programIDs(nil) {
+		if !slices.Contains(before, id) {
+			mine = append(mine, strconv.Itoa(int(id)))
+		}
+	}
 	ctx := context.Background()
-	println("ready")
+	println("ready " + strings.Join(mine, ","))
 	for {
 		p, err := harness.NewPair(harness.PairOptions{})
 		if err != nil {
@@ -124,6 +134,7 @@ func TestKilledRunsLeaveNothingGCCannotRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var victims []ebpf.ProgramID
 	for i := range 6 {
 		cmd := exec.Command("/proc/self/exe", "-test.run=^$")
 		cmd.Env = append(cmd.Environ(), "TCPLAB_TEST_VICTIM=1")
@@ -132,8 +143,13 @@ func TestKilledRunsLeaveNothingGCCannotRemove(t *testing.T) {
 			t.Fatal(err)
 		}
 		ready := bufio.NewScanner(stderr)
-		if !ready.Scan() || ready.Text() != "ready" {
+		if !ready.Scan() || !strings.HasPrefix(ready.Text(), "ready ") {
 			t.Fatalf("victim %d did not start: %q", i, ready.Text())
+		}
+		for _, f := range strings.Split(strings.TrimPrefix(ready.Text(), "ready "), ",") {
+			if id, err := strconv.Atoi(f); err == nil {
+				victims = append(victims, ebpf.ProgramID(id))
+			}
 		}
 		go func() {
 			for ready.Scan() {
@@ -159,10 +175,13 @@ func TestKilledRunsLeaveNothingGCCannotRemove(t *testing.T) {
 		t.Fatalf("after gc: %v", left)
 	}
 	// The recorder's programs die with their process.
+	if len(victims) < 2*6 {
+		t.Fatalf("victims reported %d programs, want two each", len(victims))
+	}
 	deadline := time.Now().Add(10 * time.Second)
-	for ours := countPrograms(t); ours > 0; ours = countPrograms(t) {
+	for left := programIDs(victims); len(left) > 0; left = programIDs(victims) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d tcplab BPF programs outlived their killed processes", ours)
+			t.Fatalf("BPF programs %v outlived their killed processes", left)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -175,25 +194,25 @@ func TestKilledRunsLeaveNothingGCCannotRemove(t *testing.T) {
 	}
 }
 
-// countPrograms counts loaded BPF programs named like the recorder's that
-// belong to no live tcplab process but this one (which has none loaded).
-func countPrograms(t *testing.T) int {
-	n := 0
+// programIDs lists the loaded tcplab BPF programs, only those in among
+// when it is not nil.
+func programIDs(among []ebpf.ProgramID) []ebpf.ProgramID {
+	var ids []ebpf.ProgramID
 	for id := ebpf.ProgramID(0); ; {
 		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return n
-		}
 		if err != nil {
-			t.Fatal(err)
+			return ids // os.ErrNotExist at the end
 		}
 		id = next
+		if among != nil && !slices.Contains(among, id) {
+			continue
+		}
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			continue // gone meanwhile
 		}
 		if info, err := p.Info(); err == nil && strings.HasPrefix(info.Name, "tcplab_") {
-			n++
+			ids = append(ids, id)
 		}
 		p.Close()
 	}

@@ -58,6 +58,48 @@ var _ = Describe("the three-way handshake", Label("handshake"), func() {
 			Expect(client.Connect(ctx, addr)).To(MatchError(ContainSubstring("connection refused")))
 			Expect(lab.Timeline(client)).To(HaveStates(SynSent, Closed))
 		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("keeps only a request socket in SYN_RECV, the client ESTABLISHED, until the final ACK counts",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			Expect(lab.Rec.FollowRequests(lab.Server.NS)).To(Succeed())
+			ln := lab.Listen()
+			// With TCP_DEFER_ACCEPT a bare final ACK is dropped: the
+			// client is ESTABLISHED, the server has only a request socket.
+			// With 10 s the kernel resends no SYN-ACK for 7 s (it waits
+			// for the end of the defer period, syn_ack_recalc), and an
+			// ACK to a resent one would complete the handshake.
+			Expect(ln.SetDeferAccept(10 * time.Second)).To(Succeed())
+			client, err := lab.Client.Dial(ctx, lab.ServerAddr(ln))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(client.Close)
+			request := func() harness.Timeline {
+				for _, tl := range lab.Rec.Timelines(lab.Server.NS) {
+					if tl.Request {
+						return tl
+					}
+				}
+				return harness.Timeline{}
+			}
+			Eventually(request).WithContext(ctx).Should(BeInState(SynRecv))
+			Expect(request().Remote).To(Equal(mustLocal(client)))
+			Consistently(request).WithContext(ctx).WithTimeout(time.Second).Should(BeInState(SynRecv))
+			Expect(lab.Timeline(client)).To(HaveStates(SynSent, Established))
+			_, err = client.Write(ctx, []byte("x")) // data completes the handshake
+			Expect(err).NotTo(HaveOccurred())
+			server, err := ln.Accept(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(server.Close)
+			// The accepted socket keeps the request's cookie: one
+			// connection, first seen by sock_diag as a request.
+			tl := lab.Timeline(server)
+			Expect(tl).To(HaveStates(SynRecv, Established))
+			Expect(tl.Transitions[0].Source).To(Equal(harness.Polled))
+			Expect(tl.Request).To(BeFalse())
+			srvEst, _ := tl.Entered(Established)
+			cliEst, _ := lab.Timeline(client).Entered(Established)
+			Expect(srvEst-cliEst).To(BeNumerically(">=", time.Second), "the server was only a request socket meanwhile")
+		}, Families(SpecTimeout(30*time.Second)))
 })
 
 func mustLocal(e *harness.Endpoint) any {
