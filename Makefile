@@ -45,7 +45,9 @@ lint: deps
 # Unit and kernel tests of the packages, with the race detector. One
 # package at a time: the gc test counts the machine's tcplab programs.
 unit: deps
-	$(GO) test -race -p 1 -count=1 ./harness/... ./cmd/...
+	@mkdir -p $(OUT)
+	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./cmd/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
+	@grep -E '^(ok|FAIL|--- FAIL)' $(OUT)/unit.txt
 
 # Every suite in parallel processes and random order, between two
 # snapshots of the root namespace that must be byte-identical.
@@ -58,6 +60,7 @@ suites: deps build
 	$(BIN)/tcplab gc -n
 
 test: lint unit suites
+	@ci/summary.sh $(OUT)
 
 # Benchmarks, each against a baseline measured in the same run; the
 # figures and the reasoning are in BENCHMARKS.md.
