@@ -42,3 +42,28 @@ func newTestPair(t *testing.T, opts PairOptions) *Pair {
 	})
 	return p
 }
+
+// newTestRecorder starts a tracing recorder watching the pairs, closed at
+// the test's end; without tracing the test is skipped with the reason.
+func newTestRecorder(t *testing.T, opts RecorderOptions, pairs ...*Pair) *Recorder {
+	t.Helper()
+	needRoot(t)
+	rec, err := NewRecorder(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := rec.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if rec.Mode() != ModeTrace {
+		t.Skip(rec.Reason())
+	}
+	for _, p := range pairs {
+		if err := rec.WatchPair(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rec
+}

@@ -14,17 +14,7 @@ import (
 // is held while 40 connections make ~400.
 func TestRecorderReportsLostEvents(t *testing.T) {
 	p := newTestPair(t, PairOptions{})
-	rec, err := NewRecorder(RecorderOptions{RingSize: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
-	if rec.Mode() != ModeTrace {
-		t.Skip(rec.Reason())
-	}
-	if err := rec.WatchPair(p); err != nil {
-		t.Fatal(err)
-	}
+	rec := newTestRecorder(t, RecorderOptions{RingSize: 4096}, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ln, err := p.Server.Listen(IPv4, 0, 64)
@@ -58,14 +48,7 @@ func TestRecorderReportsLostEvents(t *testing.T) {
 // namespace and socket cookie, never by address.
 func TestRecorderSeparatesIdenticalAddresses(t *testing.T) {
 	needRoot(t)
-	rec, err := NewRecorder(RecorderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
-	if rec.Mode() != ModeTrace {
-		t.Skip(rec.Reason())
-	}
+	rec := newTestRecorder(t, RecorderOptions{})
 	slot, err := AcquireSlot()
 	if err != nil {
 		t.Fatal(err)
@@ -127,17 +110,7 @@ func TestRecorderStaysBoundedThroughThirtyThousandConnections(t *testing.T) {
 		t.Skip("30,000 connections")
 	}
 	p := newTestPair(t, PairOptions{})
-	rec, err := NewRecorder(RecorderOptions{MaxConns: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Close()
-	if rec.Mode() != ModeTrace {
-		t.Skip(rec.Reason())
-	}
-	if err := rec.WatchPair(p); err != nil {
-		t.Fatal(err)
-	}
+	rec := newTestRecorder(t, RecorderOptions{MaxConns: 2000}, p)
 	churn(t, p, reset, 4, 30000)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -188,11 +188,9 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 	recSize := int32(recRaw + l.rawLen)
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // r6 = ctx
-		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, fds.lastHit),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
+	}
+	insns = append(insns, lookupZero(fds.lastHit)...)
+	insns = append(insns,
 		asm.JEq.Imm(asm.R0, 0, "body"),
 		asm.Mov.Reg(asm.R7, asm.R0), // r7 = slot
 		// The socket cookie, not the pointer: a freed socket's address is
@@ -204,7 +202,7 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R6, 8, asm.DWord),  // old
 		asm.LoadMem(asm.R3, asm.R6, 16, asm.DWord), // new
 		asm.Mov.Reg(asm.R0, asm.R7),
-	}
+	)
 	if ro == primary {
 		insns = append(insns,
 			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
@@ -231,12 +229,9 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 		asm.Add.Imm(asm.R2, -8),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
-
-		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
-		asm.LoadMapPtr(asm.R1, fds.count),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
+	)
+	insns = append(insns, lookupZero(fds.count)...)
+	insns = append(insns,
 		asm.JEq.Imm(asm.R0, 0, "exit"),
 		asm.Mov.Reg(asm.R9, asm.R0), // r9 = counters
 		asm.Mov.Imm(asm.R1, 1),
@@ -284,6 +279,17 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 	)
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"))
 	return append(insns, asm.Return())
+}
+
+// lookupZero is r0 = bpf_map_lookup_elem(map, &(u32){0}), key on the stack.
+func lookupZero(mapFD int) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.RFP, -16, 0, asm.Word),
+		asm.LoadMapPtr(asm.R1, mapFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+	}
 }
 
 // misses returns the kernel's recursion_misses of the two programs: calls
