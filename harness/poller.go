@@ -59,6 +59,10 @@ func (r *Recorder) snapshot(sp *space) (socks []DiagSocket, covered map[uint64]b
 		return socks, nil, err
 	}
 	r.mu.Lock()
+	if len(sp.watch) == 0 {
+		r.mu.Unlock()
+		return nil, map[uint64]bool{}, nil // nothing to look for
+	}
 	type want struct {
 		local, remote netip.AddrPort
 		cookie        uint64
@@ -100,28 +104,42 @@ func (r *Recorder) pollOnce() {
 	}
 	r.mu.Unlock()
 	for _, sp := range todo {
+		// sock_diag is read without the lock: event delivery goes on.
 		t0 := Monotonic()
 		socks, covered, err := r.snapshot(sp)
 		t1 := Monotonic()
 		r.mu.Lock()
+		followRequests := sp.requests != nil && !sp.polling // polling sees them anyway
 		switch {
-		case errors.Is(err, ErrClosed): // unwatched meanwhile
 		case err != nil:
-			if r.failed == nil {
-				r.failed = err
-			}
+			r.noteFailure(err)
 		case sp.polling:
 			r.mergePolled(sp, socks, t0, t1)
 		default:
 			r.mergeTimewait(sp, socks, covered, t0, t1)
 		}
-		if err == nil && sp.requests != nil && !sp.polling { // polling sees them anyway
-			var reqs []DiagSocket
-			if reqs, err = sp.diag.Sockets(tcpstate.SynRecv.Mask() | tcpstate.NewSynRecv.Mask()); err == nil {
-				r.mergeRequests(sp, reqs, t0, Monotonic())
-			}
+		r.mu.Unlock()
+		if err != nil || !followRequests {
+			continue
+		}
+		t0 = Monotonic()
+		reqs, err := sp.diag.Sockets(tcpstate.SynRecv.Mask() | tcpstate.NewSynRecv.Mask())
+		t1 = Monotonic()
+		r.mu.Lock()
+		if err != nil {
+			r.noteFailure(err)
+		} else {
+			r.mergeRequests(sp, reqs, t0, t1)
 		}
 		r.mu.Unlock()
+	}
+}
+
+// noteFailure keeps the first sock_diag failure for Sync to report; a
+// namespace unwatched meanwhile is not one. The caller holds r.mu.
+func (r *Recorder) noteFailure(err error) {
+	if !errors.Is(err, ErrClosed) && r.failed == nil {
+		r.failed = err
 	}
 }
 
