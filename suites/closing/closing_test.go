@@ -2,7 +2,6 @@ package closing_test
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +13,9 @@ import (
 	. "github.com/tcplab/tcplab/harness/tcpstate"
 )
 
-// closeTogether closes both sockets from two OS threads released by one
-// spin barrier, so both FINs leave within a microsecond or so.
+// closeTogether closes both sockets from two goroutines released by one
+// spin barrier (each spinning on its own processor), so both FINs leave
+// within a microsecond or so.
 func closeTogether(a, b *harness.Endpoint) {
 	var ready atomic.Int32
 	var wg sync.WaitGroup
@@ -24,8 +24,6 @@ func closeTogether(a, b *harness.Endpoint) {
 		go func() {
 			defer GinkgoRecover()
 			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			ready.Add(1)
 			for ready.Load() < 2 {
 			}
