@@ -46,7 +46,7 @@ lint: deps
 # package at a time: the gc test counts the machine's tcplab programs.
 unit: deps
 	@mkdir -p $(OUT)
-	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./cmd/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
+	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./faults/... ./cmd/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
 	@grep -E '^(ok|FAIL|--- FAIL)' $(OUT)/unit.txt
 
 # Every suite in parallel processes and random order, between two

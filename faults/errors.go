@@ -1,0 +1,7 @@
+package faults
+
+import "errors"
+
+// ErrBadFault means a fault's parameters are impossible; nothing was
+// applied.
+var ErrBadFault = errors.New("invalid fault")
