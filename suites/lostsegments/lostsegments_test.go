@@ -98,4 +98,80 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			// The client, in TIME_WAIT, answered every resent FIN.
 			Expect(lab.Timeline(client)).To(HaveStates(SynSent, Established, FinWait1, FinWait2, TimeWait))
 		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("keeps a request socket in SYN_RECV, resending its SYN-ACK per tcp_synack_retries, when the final ACK is lost",
+		Label("slow"),
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			Expect(lab.Server.NS.SetSysctl(harness.TCPSynackRetries, "2")).To(Succeed())
+			Expect(lab.Rec.FollowRequests(lab.Server.NS)).To(Succeed())
+			ln := lab.Listen()
+			synacks := apply(lab, faults.Count{Dir: faults.ServerToClient, Flags: faults.SYN | faults.ACK, Mask: faults.SYN | faults.ACK})
+			apply(lab, faults.Drop{Dir: faults.ClientToServer, Flags: faults.ACK, Mask: faults.AllFlags})
+			client, err := lab.Client.Dial(ctx, lab.ServerAddr(ln))
+			Expect(err).NotTo(HaveOccurred(), "the client cannot know its final ACK was lost")
+			DeferCleanup(client.Close)
+			request := func() harness.Timeline {
+				for _, tl := range lab.Rec.Timelines(lab.Server.NS) {
+					if tl.Request {
+						return tl
+					}
+				}
+				return harness.Timeline{}
+			}
+			Eventually(request).WithContext(ctx).Should(BeInState(SynRecv))
+			Eventually(request).WithContext(ctx).WithTimeout(15 * time.Second).Should(BeInState(Closed))
+			tl := request()
+			Expect(tl).To(HaveStates(SynRecv, Closed))
+			Expect(tl.Retransmits).To(Equal(2))
+			Expect(synacks.Packets()).To(Equal(uint64(3)), "the first SYN-ACK and tcp_synack_retries more")
+			// The request gives up at its third timer firing, 1 + 2 + 4 s,
+			// each timer up to a jiffy early or late by the wheel's
+			// rounding; both ends of the stay are seen by sock_diag
+			// (DwellRange).
+			lo, hi, ok := tl.DwellRange(SynRecv)
+			Expect(ok).To(BeTrue())
+			slack := harness.TimerSlack(time.Second) + harness.TimerSlack(2*time.Second) + harness.TimerSlack(4*time.Second)
+			Expect(hi).To(BeNumerically(">=", 7*time.Second-3*harness.Jiffy()), tl.String())
+			Expect(lo).To(BeNumerically("<=", 7*time.Second+slack), tl.String())
+			Expect(lab.Timeline(client)).To(BeInState(Established))
+		}, Families(SpecTimeout(30*time.Second)))
+
+	DescribeTable("ends ESTABLISHED with ETIMEDOUT at the first retransmission past TCP_USER_TIMEOUT when the peer is gone",
+		func(ctx SpecContext, f harness.Family) {
+			lab := NewLab(f)
+			client, _, _ := lab.Connect(ctx)
+			const userTimeout = time.Second
+			Expect(client.SetUserTimeout(userTimeout)).To(Succeed())
+			info, err := client.TCPInfo()
+			Expect(err).NotTo(HaveOccurred())
+			rto := time.Duration(info.Rto) * time.Microsecond
+			blackhole := apply(lab, faults.Drop{Dir: faults.ClientToServer}) // every TCP segment
+			sent := harness.Monotonic()
+			_, err = client.Write(ctx, []byte("hello"))
+			Expect(err).NotTo(HaveOccurred())
+			_, err = client.Read(ctx, make([]byte, 16))
+			Expect(err).To(MatchError(unix.ETIMEDOUT))
+			Expect(blackhole.Packets()).To(BeNumerically(">=", 2), "the segment and at least one retransmission")
+			tl := lab.Timeline(client)
+			Expect(tl).To(HaveStates(SynSent, Established, Closed))
+			// The retransmission timer fires at RTO x (2^k - 1) after the
+			// send, backing off; the kernel gives up at the first firing
+			// at or after TCP_USER_TIMEOUT (measured here: RTO 204 ms,
+			// firings at 0.2, 0.6 and 1.4 s, ETIMEDOUT at 1.4 s). Each
+			// timer may fire up to a jiffy early (the tick under way when
+			// it was armed) or late by the wheel's rounding of its length.
+			var want, early, slack time.Duration
+			for k := 0; want < userTimeout; k++ {
+				step := rto << k
+				want += step
+				early += harness.Jiffy()
+				slack += harness.TimerSlack(step)
+			}
+			end := tl.Transitions[len(tl.Transitions)-1].At - sent
+			Expect(end).To(And(
+				BeNumerically(">=", want-early),
+				BeNumerically("<=", want+slack)),
+				"RTO %v: want the firing at %v\n%s", rto, want, tl)
+		}, Families(SpecTimeout(30*time.Second)))
 })
