@@ -27,6 +27,40 @@ func apply(lab *Lab, f interface {
 
 func packets(a *faults.Active) func() (uint64, error) { return a.Packets }
 
+// giveUp returns when the kernel abandons a segment nobody acknowledges:
+// its retransmission timer fires at rto x (2^k - 1) after the first send,
+// backing off, and at each firing after the first it gives up once the
+// time since the first retransmission reaches limit (TCP_USER_TIMEOUT, or
+// for an orphan (2^(tcp_orphan_retries+1) - 1) x 200 ms). With a user
+// timeout (clamp) the kernel shortens the last timer to fire exactly at the
+// limit (tcp_clamp_rto_to_user_timeout). With the tail-loss probe off
+// (tcp_early_retrans 0) no probe shifts the schedule. early and late bound
+// the drift: each jiffy timer may fire up to a jiffy early, or late by the
+// wheel's rounding of its length.
+func giveUp(rto, limit time.Duration, clamp bool) (at, early, late time.Duration) {
+	first := rto
+	for k := 0; ; k++ {
+		step := rto << k
+		if clamp && k >= 1 && at+step-first > limit {
+			step = first + limit - at
+		}
+		at += step
+		early += harness.Jiffy()
+		late += harness.TimerSlack(step)
+		if k >= 1 && at-first >= limit {
+			return at, early, late
+		}
+	}
+}
+
+// rtoOf reads the socket's retransmission timeout from TCP_INFO.
+func rtoOf(e *harness.Endpoint) time.Duration {
+	GinkgoHelper()
+	info, err := e.TCPInfo()
+	Expect(err).NotTo(HaveOccurred())
+	return time.Duration(info.Rto) * time.Microsecond
+}
+
 var _ = Describe("lost segments", Label("filter"), func() {
 	BeforeEach(func() { RequireTracing() })
 
@@ -137,41 +171,50 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			Expect(lab.Timeline(client)).To(BeInState(Established))
 		}, Families(SpecTimeout(30*time.Second)))
 
-	DescribeTable("ends ESTABLISHED with ETIMEDOUT at the first retransmission past TCP_USER_TIMEOUT when the peer is gone",
+	DescribeTable("ends ESTABLISHED with ETIMEDOUT TCP_USER_TIMEOUT after the first retransmission when the peer is gone",
 		func(ctx SpecContext, f harness.Family) {
 			lab := NewLab(f)
+			Expect(lab.Client.NS.SetSysctl("net.ipv4.tcp_early_retrans", "0")).To(Succeed())
 			client, _, _ := lab.Connect(ctx)
 			const userTimeout = time.Second
 			Expect(client.SetUserTimeout(userTimeout)).To(Succeed())
-			info, err := client.TCPInfo()
-			Expect(err).NotTo(HaveOccurred())
-			rto := time.Duration(info.Rto) * time.Microsecond
+			rto := rtoOf(client)
 			blackhole := apply(lab, faults.Drop{Dir: faults.ClientToServer}) // every TCP segment
 			sent := harness.Monotonic()
-			_, err = client.Write(ctx, []byte("hello"))
+			_, err := client.Write(ctx, []byte("hello"))
 			Expect(err).NotTo(HaveOccurred())
 			_, err = client.Read(ctx, make([]byte, 16))
 			Expect(err).To(MatchError(unix.ETIMEDOUT))
 			Expect(blackhole.Packets()).To(BeNumerically(">=", 2), "the segment and at least one retransmission")
 			tl := lab.Timeline(client)
 			Expect(tl).To(HaveStates(SynSent, Established, Closed))
-			// The retransmission timer fires at RTO x (2^k - 1) after the
-			// send, backing off; the kernel gives up at the first firing
-			// at or after TCP_USER_TIMEOUT (measured here: RTO 204 ms,
-			// firings at 0.2, 0.6 and 1.4 s, ETIMEDOUT at 1.4 s). Each
-			// timer may fire up to a jiffy early (the tick under way when
-			// it was armed) or late by the wheel's rounding of its length.
-			var want, early, slack time.Duration
-			for k := 0; want < userTimeout; k++ {
-				step := rto << k
-				want += step
-				early += harness.Jiffy()
-				slack += harness.TimerSlack(step)
-			}
+			// Measured here: RTO 204 ms, firings at 0.2 and 0.6 s, then
+			// the timer clamped to what is left: ETIMEDOUT at 1.2 s, one
+			// second after the first retransmission.
+			want, early, late := giveUp(rto, userTimeout, true)
 			end := tl.Transitions[len(tl.Transitions)-1].At - sent
-			Expect(end).To(And(
-				BeNumerically(">=", want-early),
-				BeNumerically("<=", want+slack)),
+			Expect(end).To(And(BeNumerically(">=", want-early), BeNumerically("<=", want+late)),
 				"RTO %v: want the firing at %v\n%s", rto, want, tl)
 		}, Families(SpecTimeout(30*time.Second)))
+
+	for _, retries := range []int{1, 2} {
+		DescribeTable(fmt.Sprintf("gives up an orphan in FIN_WAIT1 after tcp_orphan_retries=%d when the peer is blackholed", retries),
+			func(ctx SpecContext, f harness.Family) {
+				lab := NewLab(f)
+				Expect(lab.Client.NS.SetSysctl("net.ipv4.tcp_early_retrans", "0")).To(Succeed())
+				Expect(lab.Client.NS.SetSysctl(harness.TCPOrphanRetries, fmt.Sprint(retries))).To(Succeed())
+				client, _, _ := lab.Connect(ctx)
+				rto := rtoOf(client)
+				fins := apply(lab, faults.Drop{Dir: faults.ClientToServer, Flags: faults.FIN, Mask: faults.FIN})
+				Expect(client.Close()).To(Succeed()) // orphaned: FIN sent, never acknowledged
+				Eventually(lab.TimelineFunc(client)).WithContext(ctx).WithTimeout(15 * time.Second).Should(BeInState(Closed))
+				tl := lab.Timeline(client)
+				Expect(tl).To(HaveStates(SynSent, Established, FinWait1, Closed))
+				limit := time.Duration((2<<retries)-1) * 200 * time.Millisecond
+				want, early, late := giveUp(rto, limit, false)
+				Expect(tl.Dwell(FinWait1)).To(And(BeNumerically(">=", want-early), BeNumerically("<=", want+late)),
+					"RTO %v, limit %v: want the firing at %v\n%s", rto, limit, want, tl)
+				Expect(fins.Packets()).To(BeNumerically(">=", retries+1), "the FIN and its retransmissions, all lost")
+			}, Families(SpecTimeout(30*time.Second)))
+	}
 })
