@@ -3,6 +3,8 @@ package harnesstest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"net/netip"
 	"os"
 	"sync"
@@ -75,6 +77,9 @@ func NewLab(f harness.Family, opts ...harness.PairOptions) *Lab {
 	DeferCleanup(p.Close)
 	Expect(r.WatchPair(p)).To(Succeed())
 	DeferCleanup(func(ctx SpecContext) {
+		if CurrentSpecReport().Failed() {
+			reportKernelView(r, p)
+		}
 		// Lost events fail the spec that was running: its timelines
 		// may be incomplete.
 		Expect(r.Sync(ctx)).To(Succeed(), "the recorder lost events")
@@ -135,4 +140,25 @@ func Families(decorators ...any) []TableEntry {
 	v4 := append(append([]any{}, decorators...), harness.IPv4)
 	v6 := append(append([]any{Label("ipv6")}, decorators...), harness.IPv6)
 	return []TableEntry{Entry("over IPv4", v4...), Entry("over IPv6", v6...)}
+}
+
+// reportKernelView adds to a failed spec's report what the kernel itself
+// says: the recorder's counters and every socket sock_diag shows in the
+// lab, so a timeline that disagrees with the kernel is plain to see.
+func reportKernelView(r *harness.Recorder, p *harness.Pair) {
+	st, err := r.Stats()
+	AddReportEntry("recorder stats", fmt.Sprintf("%+v (err %v)", st, err))
+	for _, h := range p.Hosts() {
+		d, err := h.NS.NewDiag()
+		if err != nil {
+			continue
+		}
+		socks, err := d.Sockets(harness.AllStates)
+		_ = d.Close()
+		var b strings.Builder
+		for _, s := range socks {
+			fmt.Fprintf(&b, "%v %v -> %v cookie %d timer %d\n", s.State, s.Local, s.Remote, s.Cookie, s.Timer)
+		}
+		AddReportEntry("sock_diag in "+h.Name, fmt.Sprintf("%s(err %v)", b.String(), err))
+	}
 }
