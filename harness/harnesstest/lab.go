@@ -134,6 +134,19 @@ func (l *Lab) TimelineFunc(e *harness.Endpoint) func() harness.Timeline {
 	return func() harness.Timeline { return l.Timeline(e) }
 }
 
+// RequestTimeline returns the timeline of the server's request socket (a
+// SYN_RECV waiting for the final ACK), once Recorder.FollowRequests made
+// the recorder follow them; an empty timeline while there is none. Its
+// method value suits Eventually.
+func (l *Lab) RequestTimeline() harness.Timeline {
+	for _, tl := range l.Rec.Timelines(l.Server.NS) {
+		if tl.Request {
+			return tl
+		}
+	}
+	return harness.Timeline{}
+}
+
 // Families are the table entries every spec runs in, each with the given
 // decorators (a SpecTimeout, Labels).
 func Families(decorators ...any) []TableEntry {

@@ -73,14 +73,7 @@ var _ = Describe("the three-way handshake", Label("handshake"), func() {
 			client, err := lab.Client.Dial(ctx, lab.ServerAddr(ln))
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(client.Close)
-			request := func() harness.Timeline {
-				for _, tl := range lab.Rec.Timelines(lab.Server.NS) {
-					if tl.Request {
-						return tl
-					}
-				}
-				return harness.Timeline{}
-			}
+			request := lab.RequestTimeline
 			Eventually(request).WithContext(ctx).Should(BeInState(SynRecv))
 			Expect(request().Remote).To(Equal(mustLocal(client)))
 			Consistently(request).WithContext(ctx).WithTimeout(time.Second).Should(BeInState(SynRecv))

@@ -145,14 +145,7 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			client, err := lab.Client.Dial(ctx, lab.ServerAddr(ln))
 			Expect(err).NotTo(HaveOccurred(), "the client cannot know its final ACK was lost")
 			DeferCleanup(client.Close)
-			request := func() harness.Timeline {
-				for _, tl := range lab.Rec.Timelines(lab.Server.NS) {
-					if tl.Request {
-						return tl
-					}
-				}
-				return harness.Timeline{}
-			}
+			request := lab.RequestTimeline
 			Eventually(request).WithContext(ctx).Should(BeInState(SynRecv))
 			Eventually(request).WithContext(ctx).WithTimeout(15 * time.Second).Should(BeInState(Closed))
 			tl := request()
