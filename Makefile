@@ -39,6 +39,7 @@ build:
 	$(GO) build -o $(BIN)/tcplab ./cmd/tcplab
 
 lint: deps
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(LINT) run ./...
 
