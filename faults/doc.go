@@ -1,17 +1,30 @@
 // Package faults is the lab's fault model: a fault is a value applied to
-// one direction of a Pair and removed again. Apply returns the active
-// fault, whose Undo removes it and whose Packets reads how many packets it
-// hit, from a counter in the kernel.
+// one direction of a Pair (or Both) and removed again. Apply returns the
+// Active fault, whose Undo removes it and whose Packets reads how many
+// packets it acted on. Several faults may be active at once, and every one
+// lives in the lab's namespaces, never in the root namespace.
 //
-// The packet-filter backend (nftables, through github.com/google/nftables)
-// is deterministic and selective: it matches TCP packets by their flags
-// under a mask, in one direction, and drops or counts them. Rules live in
-// the receiving host's namespace (its input hook), never in the root
-// namespace: a drop in the sender's output hook would return EPERM to TCP,
-// and the segment would never count as sent nor be retransmitted.
+// Three backends:
 //
-// Backends the kernel may lack have capability probes (HaveNFTables) that
-// run once, are cached, and return an error wrapping
-// harness.ErrNotSupported that names the missing feature. The netem and
-// packet-queue backends are to come.
+//   - netem (Netem, and Delay or Loss where the kernel has it): the tc
+//     qdisc on the sender's egress: delay, jitter, loss (random or
+//     Gilbert-Elliott), duplicate, reorder, corrupt, rate.
+//   - filter (Drop, Reject, Count, Blackhole, Partition): nftables rules,
+//     deterministic and selective: by TCP flags, ports, the n-th packet,
+//     the first k, a seeded probability. Each rule has a kernel counter.
+//   - queue (Intercept, Hold, and Delay or Loss without netem): NFQUEUE to
+//     a Go callback deciding each packet: accept, discard, delay, keep
+//     until Release (in order, or in a chosen order). Bounded by a limit.
+//
+// Filter and queue rules live in the receiving host's namespace (its
+// input hook): a drop in the sender's output hook would return EPERM to
+// TCP, and the segment would never count as sent nor be retransmitted.
+// netem works on egress, so it sits on the sender's link; its losses are
+// reported to TCP as sent.
+//
+// Capability probes (HaveNFTables, HaveQueue, HaveNetem) run once, are
+// cached, and return an error wrapping harness.ErrNotSupported that names
+// the missing kernel feature. Impossible parameters are refused with
+// ErrBadFault, a link that is gone with ErrLinkGone, and nothing is
+// applied either way.
 package faults

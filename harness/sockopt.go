@@ -98,3 +98,9 @@ func (e *Endpoint) TCPInfo() (*unix.TCPInfo, error) {
 func (e *Endpoint) SetDeferAccept(d time.Duration) error {
 	return e.setInt(unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(d/time.Second), "TCP_DEFER_ACCEPT")
 }
+
+// SetNoDelay turns Nagle's algorithm off (on=true): every write leaves as
+// its own segment at once. Equivalent to setsockopt(TCP_NODELAY).
+func (e *Endpoint) SetNoDelay(on bool) error {
+	return e.setInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(on), "TCP_NODELAY")
+}

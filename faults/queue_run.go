@@ -1,0 +1,204 @@
+package faults
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	nfqueue "github.com/florianl/go-nfqueue/v2"
+	"github.com/mdlayher/netlink"
+)
+
+// snapLen is how much of each packet the kernel copies to the queue: the
+// largest IPv6 and TCP headers, no payload.
+const snapLen = 40 + 60
+
+// open binds the queue in the receiver's namespace and starts reading.
+func (q *Queued) open() error {
+	nf, err := nfqueue.Open(&nfqueue.Config{
+		NetNS:        q.host.NS.FD(),
+		NfQueue:      q.num,
+		MaxPacketLen: snapLen,
+		MaxQueueLen:  uint32(q.limit + 256), // the kernel's own bound, past ours
+		Copymode:     nfqueue.NfQnlCopyPacket,
+		WriteTimeout: time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("open queue %d in %s: %w", q.num, q.host.NS, err)
+	}
+	// A burst beyond the socket buffer must not stop the reader.
+	if err := nf.SetOption(netlink.NoENOBUFS, true); err != nil {
+		_ = nf.Close()
+		return fmt.Errorf("queue %d: %w", q.num, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q.nf, q.cancel = nf, cancel
+	q.timers = map[uint32]*time.Timer{}
+	q.changed = make(chan struct{})
+	err = nf.RegisterWithErrorFunc(ctx, q.handle, func(err error) int {
+		if ctx.Err() != nil {
+			return 1
+		}
+		var op *netlink.OpError
+		if errors.As(err, &op) && (op.Timeout() || op.Temporary()) {
+			return 0
+		}
+		q.mu.Lock()
+		q.failure = fmt.Errorf("queue %d: read: %w", q.num, err)
+		q.mu.Unlock()
+		return 1
+	})
+	if err != nil {
+		q.close()
+		return fmt.Errorf("bind queue %d in %s: %w", q.num, q.host.NS, err)
+	}
+	return nil
+}
+
+func (q *Queued) close() {
+	q.cancel()
+	_ = q.nf.Close()
+}
+
+// handle decides one packet. It runs on the queue's reader and never
+// blocks: delays are timers.
+func (q *Queued) handle(a nfqueue.Attribute) int {
+	if a.PacketID == nil {
+		return 0
+	}
+	var payload []byte
+	if a.Payload != nil {
+		payload = *a.Payload
+	}
+	p, perr := parsePacket(payload)
+	p.id, p.At = *a.PacketID, time.Now()
+	q.mu.Lock()
+	p.N = int(q.stats.Queued)
+	q.stats.Queued++
+	q.lastID = p.id
+	close(q.changed)
+	q.changed = make(chan struct{})
+	done := q.done
+	q.mu.Unlock()
+
+	act := Accept
+	if !done && perr == nil {
+		act = q.decide(p)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.done {
+		act = Accept // Undo is flushing: nothing may stay behind
+	}
+	if (act.kind == keep || act.kind == later) && len(q.held)+len(q.timers) >= q.limit {
+		q.stats.Overflow++
+		q.verdict(p.id, nfqueue.NfDrop)
+		return 0
+	}
+	switch act.kind {
+	case accept:
+		q.stats.Accepted++
+		q.verdict(p.id, nfqueue.NfAccept)
+	case discard:
+		q.stats.Dropped++
+		q.verdict(p.id, nfqueue.NfDrop)
+	case keep:
+		q.held = append(q.held, p)
+	case later:
+		id := p.id
+		q.timers[id] = time.AfterFunc(act.delay-time.Since(p.At), func() {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			if _, ok := q.timers[id]; ok {
+				delete(q.timers, id)
+				q.stats.Delayed++
+				q.verdict(id, nfqueue.NfAccept)
+			}
+		})
+	}
+	return 0
+}
+
+// verdict sends a verdict; call with q.mu held. A failure is kept for
+// Packets to report: a packet without a verdict stays in the kernel.
+func (q *Queued) verdict(id uint32, v int) {
+	if err := q.nf.SetVerdict(id, v); err != nil && q.failure == nil {
+		q.failure = fmt.Errorf("queue %d: verdict for packet %d: %w", q.num, id, err)
+	}
+}
+
+// Undo removes the rule, then lets every packet still held or delayed
+// through (in arrival order) and closes the queue. Packets the kernel
+// queued just before the rule went are waited for (up to a second), so
+// none is lost to the queue's closing. A second Undo returns nil.
+func (q *Queued) Undo() error {
+	q.mu.Lock()
+	if q.done {
+		q.mu.Unlock()
+		return nil
+	}
+	q.mu.Unlock()
+	err := q.rule.Undo()
+	if last, perr := q.kernelLastID(); perr == nil {
+		deadline := time.After(time.Second)
+	wait:
+		for {
+			q.mu.Lock()
+			seen, ch := q.lastID, q.changed
+			q.mu.Unlock()
+			if seen >= last {
+				break
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				break wait
+			}
+		}
+	}
+	q.mu.Lock()
+	q.done = true
+	for id, t := range q.timers {
+		t.Stop()
+		delete(q.timers, id)
+		q.stats.Delayed++
+		q.verdict(id, nfqueue.NfAccept)
+	}
+	held := q.held
+	q.held = nil
+	rerr := q.verdictAllLocked(held)
+	q.mu.Unlock()
+	q.close()
+	return errors.Join(err, rerr)
+}
+
+// kernelLastID reads the id the kernel gave the last packet it queued to
+// this queue, from /proc/net/netfilter/nfnetlink_queue in the receiver's
+// namespace (columns: queue, portid, waiting, copy mode, copy range,
+// dropped, user dropped, last id, 1).
+func (q *Queued) kernelLastID() (uint32, error) {
+	var b []byte
+	err := q.host.NS.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 8 || f[0] != strconv.Itoa(int(q.num)) {
+			continue
+		}
+		id, err := strconv.ParseUint(f[7], 10, 32)
+		return uint32(id), err
+	}
+	return 0, fmt.Errorf("queue %d not in nfnetlink_queue", q.num)
+}
