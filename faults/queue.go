@@ -68,7 +68,7 @@ type Hold struct {
 }
 
 // Apply starts holding.
-func (h Hold) Apply(p *harness.Pair) (Active, error) { return h.Queue(p) }
+func (h Hold) Apply(p *harness.Pair) (Active, error) { return asActive(h.Queue(p)) }
 
 // Queue starts holding and returns the queue, for Release.
 func (h Hold) Queue(p *harness.Pair) (*Queued, error) {
@@ -76,7 +76,15 @@ func (h Hold) Queue(p *harness.Pair) (*Queued, error) {
 }
 
 // Apply starts intercepting.
-func (i Intercept) Apply(p *harness.Pair) (Active, error) { return i.Queue(p) }
+func (i Intercept) Apply(p *harness.Pair) (Active, error) { return asActive(i.Queue(p)) }
+
+// asActive keeps a failed Queue's nil from becoming a non-nil Active.
+func asActive(q *Queued, err error) (Active, error) {
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
 
 // Queue starts intercepting and returns the queue.
 func (i Intercept) Queue(p *harness.Pair) (*Queued, error) {

@@ -83,6 +83,7 @@ func NewLab(f harness.Family, opts ...harness.PairOptions) *Lab {
 		// Lost events fail the spec that was running: its timelines
 		// may be incomplete.
 		Expect(r.Sync(ctx)).To(Succeed(), "the recorder lost events")
+		expectNoFaultsLeft(p)
 		Expect(errors.Join(r.Unwatch(p.Client.NS), r.Unwatch(p.Server.NS))).To(Succeed())
 	}, NodeTimeout(10*time.Second))
 	return &Lab{Pair: p, Rec: r, Family: f}

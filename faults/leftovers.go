@@ -1,0 +1,72 @@
+package faults
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/tcplab/tcplab/harness"
+)
+
+// Leftovers lists what faults left in a pair's namespaces: rules in the
+// lab table, netem qdiscs, bound packet queues. After every fault's Undo
+// it must be empty.
+func Leftovers(p *harness.Pair) ([]string, error) {
+	var out []string
+	for _, h := range p.Hosts() {
+		if h.NS.FD() < 0 {
+			continue
+		}
+		conn, err := nftables.New(nftables.WithNetNSFd(h.NS.FD()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: nftables: %w", h.Name, err)
+		}
+		tables, err := conn.ListTables()
+		if err != nil {
+			return nil, fmt.Errorf("%s: list tables: %w", h.Name, err)
+		}
+		for _, t := range tables {
+			chains, _ := conn.ListChainsOfTableFamily(t.Family)
+			for _, c := range chains {
+				if c.Table.Name != t.Name {
+					continue
+				}
+				rules, _ := conn.GetRules(t, c)
+				for range rules {
+					out = append(out, fmt.Sprintf("%s: rule in %s/%s", h.Name, t.Name, c.Name))
+				}
+			}
+		}
+		link, err := h.Link()
+		if err != nil {
+			return nil, err
+		}
+		qs, err := h.NS.Handle().QdiscList(link)
+		if err != nil {
+			return nil, fmt.Errorf("%s: list qdiscs: %w", h.Name, err)
+		}
+		for _, q := range qs {
+			if q.Type() == "netem" {
+				out = append(out, fmt.Sprintf("%s: netem qdisc on %s", h.Name, harness.LinkName))
+			}
+		}
+		var b []byte
+		err = h.NS.Do(func() (err error) {
+			b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+			return err
+		})
+		if err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: %w", h.Name, err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 0 {
+				out = append(out, fmt.Sprintf("%s: packet queue %s bound", h.Name, f[0]))
+			}
+		}
+	}
+	return out, nil
+}
