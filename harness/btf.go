@@ -14,6 +14,9 @@ type sockLayout struct {
 	family, num, dport, daddr, rcvSaddr, v6Daddr, v6RcvSaddr uint32
 	skcNet, protocol, netCookie                              uint32
 	rawLen                                                   uint32 // bytes of sock_common copied per event
+	// shutdown is sk_shutdown's offset, or 0 where it is a bitfield
+	// (older kernels): whether the peer's FIN had arrived is then unknown.
+	shutdown uint32
 }
 
 func loadSockLayout() (*sockLayout, error) {
@@ -51,6 +54,10 @@ func loadSockLayout() (*sockLayout, error) {
 			return nil, fmt.Errorf("btf %s.%s: %w", f.st.Name, f.name, err)
 		}
 		*f.dst = off
+	}
+	// Optional: a byte on kernels since 5.x, a bitfield before.
+	if off, err := memberOffset(sock, "sk_shutdown"); err == nil {
+		l.shutdown = off
 	}
 	end := max(l.family+2, l.num+2, l.dport+2, l.daddr+4, l.rcvSaddr+4, l.v6Daddr+16, l.v6RcvSaddr+16)
 	l.rawLen = (end + 7) &^ 7

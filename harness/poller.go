@@ -219,12 +219,19 @@ func (r *Recorder) resolvePending(c *conn, d DiagSocket, t0, t1 time.Duration) {
 	switch {
 	case d.State == tcpstate.FinWait2 && last.From == tcpstate.FinWait2:
 		c.trans = c.trans[:n-1] // still FIN_WAIT2, now as a timewait socket
-	case d.State == tcpstate.TimeWait && last.From == tcpstate.FinWait2 &&
-		n >= 2 && last.At-c.trans[n-2].At <= sameChain:
-		// Either FIN and ACK came together (a direct TIME_WAIT) or an
-		// orphan's FIN_WAIT2 timewait socket got the peer's FIN before
-		// this snapshot. The 60 s timer was armed on entering
-		// TIME_WAIT: date it from what remains, and keep the window.
+	case d.State == tcpstate.TimeWait && last.From == tcpstate.FinWait2 && c.peerFin == finArrived:
+		// The peer's FIN had arrived when the full socket closed: it
+		// went to TIME_WAIT right then (tcp_fin -> tcp_time_wait). When
+		// FIN and ACK come in one segment, Linux sets FIN_WAIT2 on the
+		// ACK and TIME_WAIT on the FIN, microseconds apart.
+		last.To = tcpstate.TimeWait
+	case d.State == tcpstate.TimeWait && last.From == tcpstate.FinWait2 && (c.peerFin == finNotYet ||
+		c.peerFin == finUnknown && n >= 2 && last.At-c.trans[n-2].At <= sameChain):
+		// An orphan's FIN_WAIT2 timewait socket got the peer's FIN
+		// before this snapshot (or, where sk_shutdown cannot be read,
+		// FIN and ACK may have come together). The 60 s timer was
+		// armed on entering TIME_WAIT: date it from what remains, and
+		// keep the window.
 		lo, hi := timewaitArmed(d, t0, t1)
 		lo = max(lo, last.At)
 		hi = max(min(hi, t1), lo)

@@ -92,11 +92,31 @@ type conn struct {
 	remote  netip.AddrPort
 	trans   []Transition
 	pending bool           // an X -> CLOSE that may have left a timewait socket
+	peerFin finKnowledge   // at that X -> CLOSE, had the peer's FIN arrived?
 	twState tcpstate.State // substate while a timewait socket, else Invalid
 	seenAt  time.Duration  // start of the last snapshot that saw it
 	closed  bool
 	request bool  // a request socket (TCP_NEW_SYN_RECV), seen only by sock_diag
 	retrans uint8 // SYN-ACKs sent again, for a request socket
+}
+
+// finKnowledge is what the tracer read of sk_shutdown at a close.
+type finKnowledge uint8
+
+const (
+	finUnknown finKnowledge = iota // sk_shutdown is a bitfield on this kernel
+	finNotYet
+	finArrived
+)
+
+func finOf(shutdown uint8) finKnowledge {
+	switch {
+	case shutdown == shutdownUnknown:
+		return finUnknown
+	case shutdown&rcvShutdown != 0:
+		return finArrived
+	}
+	return finNotYet
 }
 
 // NewRecorder starts recording. It loads the tracepoint program unless
@@ -223,7 +243,7 @@ func (r *Recorder) deliver(ev *event) {
 	if c.closed && (ev.from == tcpstate.FinWait1 || ev.from == tcpstate.FinWait2 || ev.from == tcpstate.Closing) {
 		// tcp_time_wait() hands the connection to a timewait socket
 		// before this event fires: sock_diag will show it, or not.
-		c.pending = true
+		c.pending, c.peerFin = true, finOf(ev.shutdown)
 		sp.watch[c.cookie] = c
 		select {
 		case r.kick <- struct{}{}:
