@@ -254,25 +254,31 @@ func (q *Qdisc) find() (netlink.Qdisc, error) {
 	return nil, fmt.Errorf("%s: %w", q.what, errRuleGone)
 }
 
-// Packets returns how many packets went through the qdisc, and how many
-// it dropped, together.
+// Packets returns how many packets reached the qdisc: those it sent and
+// those it dropped.
 func (q *Qdisc) Packets() (uint64, error) {
+	sent, dropped, err := q.Stats()
+	return sent + dropped, err
+}
+
+// Stats returns the packets the qdisc sent and dropped, as `tc -s qdisc`
+// shows them.
+func (q *Qdisc) Stats() (sent, dropped uint64, err error) {
 	if q.gone {
-		return 0, fmt.Errorf("%s: %w", q.what, harness.ErrClosed)
+		return 0, 0, fmt.Errorf("%s: %w", q.what, harness.ErrClosed)
 	}
 	x, err := q.find()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	st := x.Attrs().Statistics
 	if st == nil || st.Basic == nil {
-		return 0, fmt.Errorf("%s: no statistics", q.what)
+		return 0, 0, fmt.Errorf("%s: no statistics", q.what)
 	}
-	var drops uint64
 	if st.Queue != nil {
-		drops = uint64(st.Queue.Drops)
+		dropped = uint64(st.Queue.Drops)
 	}
-	return uint64(st.Basic.Packets) + drops, nil
+	return uint64(st.Basic.Packets), dropped, nil
 }
 
 // Undo deletes the qdisc. Equivalent to: `tc qdisc del dev eth0 root`.
