@@ -10,7 +10,7 @@ GINKGO  := $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 LINT_VERSION := v2.15.0
 LINT    := $(BIN)/golangci-lint-$(LINT_VERSION)
 # Debian packages the targets use, and the command that proves each is there.
-APT_PKGS := iproute2:ip
+APT_PKGS := iproute2:ip nftables:nft
 SUITES  := $(filter-out ./suites/rootns,$(patsubst %/,./%,$(dir $(wildcard suites/*/suite_test.go))))
 GINKGO_FLAGS := -p --randomize-all --fail-on-empty --fail-on-pending --keep-going --timeout=30m
 
@@ -69,6 +69,9 @@ bench: deps
 	@mkdir -p $(OUT)
 	$(GO) test -run '^$$' -bench 'Pair' -benchtime=200x -count=1 ./harness/ | tee $(OUT)/bench-pair.txt
 	$(GO) test -run '^$$' -bench 'Churn' -benchtime=30000x -count=1 ./harness/ | tee $(OUT)/bench-churn.txt
+	$(GO) test -run '^$$' -bench 'ApplyUndo' -benchtime=200x -count=1 ./faults/ | tee $(OUT)/bench-faults.txt
+	$(GO) test -run '^$$' -bench 'QueueDelayAccuracy' -benchtime=2000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
+	$(GO) test -run '^$$' -bench 'QueueThroughput' -benchtime=20000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
 
 # The main job: what this kernel offers, then every suite against it with
 # a report. (The data-driven scenario catalogue replaces the suites here

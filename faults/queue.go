@@ -46,7 +46,7 @@ const DefaultLimit = 1024
 
 // Intercept sends the packets Match chooses, in the receiver's namespace,
 // to Decide in this process. Decide runs on the queue's reader: it must
-// return at once (delays are timers, not sleeps). At most Limit packets
+// return at once (delays are scheduled, not slept). At most Limit packets
 // are held or delayed at once; the queue drops further ones and counts
 // them as Overflow. Equivalent to, in the receiver's namespace:
 //
@@ -164,7 +164,7 @@ type Queued struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every new packet
 	held    []Packet
-	timers  map[uint32]*time.Timer
+	later   *releaser // delayed packets
 	stats   QueueStats
 	lastID  uint32
 	done    bool
@@ -186,7 +186,7 @@ func (q *Queued) Stats() QueueStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := q.stats
-	s.Waiting = len(q.held) + len(q.timers)
+	s.Waiting = len(q.held) + q.later.pending()
 	return s
 }
 

@@ -32,14 +32,29 @@ func (q *Queued) open() error {
 	if err != nil {
 		return fmt.Errorf("open queue %d in %s: %w", q.num, q.host.NS, err)
 	}
-	// A burst beyond the socket buffer must not stop the reader.
+	// A packet whose message the socket buffer cannot take stays in the
+	// kernel's queue with no verdict: size the buffer past the kernel's
+	// own bound on the queue (a message is under 256 bytes), and keep
+	// reading should it overflow anyway.
+	if err := nf.Con.SetReadBuffer((q.limit + 256) * 512); err != nil {
+		_ = nf.Close()
+		return fmt.Errorf("queue %d: %w", q.num, err)
+	}
 	if err := nf.SetOption(netlink.NoENOBUFS, true); err != nil {
 		_ = nf.Close()
 		return fmt.Errorf("queue %d: %w", q.num, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q.nf, q.cancel = nf, cancel
-	q.timers = map[uint32]*time.Timer{}
+	q.later, err = newReleaser(&q.mu, func(id uint32) {
+		q.stats.Delayed++
+		q.verdict(id, nfqueue.NfAccept)
+	})
+	if err != nil {
+		cancel()
+		_ = nf.Close()
+		return err
+	}
 	q.changed = make(chan struct{})
 	err = nf.RegisterWithErrorFunc(ctx, q.handle, func(err error) int {
 		if ctx.Err() != nil {
@@ -64,10 +79,11 @@ func (q *Queued) open() error {
 func (q *Queued) close() {
 	q.cancel()
 	_ = q.nf.Close()
+	q.later.stop()
 }
 
 // handle decides one packet. It runs on the queue's reader and never
-// blocks: delays are timers.
+// blocks: delays go to the releaser.
 func (q *Queued) handle(a nfqueue.Attribute) int {
 	if a.PacketID == nil {
 		return 0
@@ -96,7 +112,7 @@ func (q *Queued) handle(a nfqueue.Attribute) int {
 	if q.done {
 		act = Accept // Undo is flushing: nothing may stay behind
 	}
-	if (act.kind == keep || act.kind == later) && len(q.held)+len(q.timers) >= q.limit {
+	if (act.kind == keep || act.kind == later) && len(q.held)+q.later.pending() >= q.limit {
 		q.stats.Overflow++
 		q.verdict(p.id, nfqueue.NfDrop)
 		return 0
@@ -111,16 +127,7 @@ func (q *Queued) handle(a nfqueue.Attribute) int {
 	case keep:
 		q.held = append(q.held, p)
 	case later:
-		id := p.id
-		q.timers[id] = time.AfterFunc(act.delay-time.Since(p.At), func() {
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if _, ok := q.timers[id]; ok {
-				delete(q.timers, id)
-				q.stats.Delayed++
-				q.verdict(id, nfqueue.NfAccept)
-			}
-		})
+		q.later.add(p.At.Add(act.delay), p.id)
 	}
 	return 0
 }
@@ -164,12 +171,7 @@ func (q *Queued) Undo() error {
 	}
 	q.mu.Lock()
 	q.done = true
-	for id, t := range q.timers {
-		t.Stop()
-		delete(q.timers, id)
-		q.stats.Delayed++
-		q.verdict(id, nfqueue.NfAccept)
-	}
+	q.later.flush()
 	held := q.held
 	q.held = nil
 	rerr := q.verdictAllLocked(held)

@@ -22,10 +22,11 @@ var ruleIDs atomic.Uint64
 type Rule struct {
 	what    string
 	backend Backend
-	conn    *nftables.Conn
+	nc      *nsConn
 	table   *nftables.Table
 	chain   *nftables.Chain
 	id      []byte
+	undone  bool
 }
 
 func (r *Rule) String() string { return r.what }
@@ -49,14 +50,17 @@ func installRule(s ruleSpec) (*Rule, error) {
 	if err := HaveNFTables(); err != nil {
 		return nil, err
 	}
-	conn, err := nftables.New(nftables.WithNetNSFd(s.host.NS.FD()), nftables.AsLasting())
+	nc, err := nftConn(s.host.NS)
 	if err != nil {
-		return nil, fmt.Errorf("open nftables in %s: %w", s.host.NS, err)
+		return nil, err
 	}
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	conn := nc.conn
 	r := &Rule{
 		what:    s.what,
 		backend: s.backend,
-		conn:    conn,
+		nc:      nc,
 		id:      fmt.Appendf(nil, "%s%d", harness.Prefix, ruleIDs.Add(1)),
 	}
 	r.table = conn.AddTable(&nftables.Table{Name: TableName, Family: nftables.TableFamilyINet})
@@ -70,7 +74,7 @@ func installRule(s ruleSpec) (*Rule, error) {
 		return conn.AddSet(set, els)
 	})
 	if err != nil {
-		_ = conn.CloseLasting()
+		_ = conn.Flush() // drop the half-built batch
 		return nil, fmt.Errorf("install %s: %w", r.what, err)
 	}
 	exprs := append(s.match.exprs(), sel...)
@@ -78,7 +82,6 @@ func installRule(s ruleSpec) (*Rule, error) {
 	exprs = append(exprs, s.action...)
 	conn.AddRule(&nftables.Rule{Table: r.table, Chain: r.chain, Exprs: exprs, UserData: r.id})
 	if err := conn.Flush(); err != nil {
-		_ = conn.CloseLasting()
 		return nil, fmt.Errorf("install %s: %w", r.what, err)
 	}
 	return r, nil
@@ -86,8 +89,9 @@ func installRule(s ruleSpec) (*Rule, error) {
 
 var errRuleGone = errors.New("rule not found")
 
+// rule finds the installed rule; call with r.nc.mu held.
 func (r *Rule) rule() (*nftables.Rule, error) {
-	rules, err := r.conn.GetRules(r.table, r.chain)
+	rules, err := r.nc.conn.GetRules(r.table, r.chain)
 	if err != nil {
 		return nil, fmt.Errorf("list rules: %w", err)
 	}
@@ -101,7 +105,9 @@ func (r *Rule) rule() (*nftables.Rule, error) {
 
 // Packets returns how many packets the rule has hit so far.
 func (r *Rule) Packets() (uint64, error) {
-	if r.conn == nil {
+	r.nc.mu.Lock()
+	defer r.nc.mu.Unlock()
+	if r.undone {
 		return 0, fmt.Errorf("%s: %w", r.what, harness.ErrClosed)
 	}
 	x, err := r.rule()
@@ -120,21 +126,20 @@ func (r *Rule) Packets() (uint64, error) {
 // gone, returns nil: there is nothing left to remove. The rule's anonymous
 // set, if any, goes with it.
 func (r *Rule) Undo() error {
-	if r.conn == nil {
+	r.nc.mu.Lock()
+	defer r.nc.mu.Unlock()
+	if r.undone {
 		return nil
 	}
-	defer func() {
-		_ = r.conn.CloseLasting()
-		r.conn = nil
-	}()
+	r.undone = true
 	x, err := r.rule()
 	if err != nil {
 		return nil // the rule, or the namespace with it, is gone already
 	}
-	if err := r.conn.DelRule(x); err != nil {
+	if err := r.nc.conn.DelRule(x); err != nil {
 		return fmt.Errorf("remove %s: %w", r.what, err)
 	}
-	if err := r.conn.Flush(); err != nil {
+	if err := r.nc.conn.Flush(); err != nil {
 		return fmt.Errorf("remove %s: %w", r.what, err)
 	}
 	return nil

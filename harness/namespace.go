@@ -31,6 +31,22 @@ type Namespace struct {
 	work     chan func() // the Do worker's queue, nil until first use
 	workDone chan error
 	sockets  socketPool
+	closers  []func() error // run by Close, last attached first
+}
+
+// OnClose attaches a resource's release to the namespace: Close runs it,
+// before the namespace's own descriptors go. Packages that keep a
+// per-namespace connection (faults' nftables socket) use it. A closed
+// namespace runs fn at once.
+func (ns *Namespace) OnClose(fn func() error) error {
+	ns.mu.Lock()
+	if !ns.closed {
+		ns.closers = append(ns.closers, fn)
+		ns.mu.Unlock()
+		return nil
+	}
+	ns.mu.Unlock()
+	return fn()
 }
 
 // NewNamespace creates a fresh network namespace with its loopback up.
@@ -223,6 +239,10 @@ func (ns *Namespace) Close() error {
 	ns.closed = true
 	ns.sockets.close()
 	var errs []error
+	for i := len(ns.closers) - 1; i >= 0; i-- {
+		errs = append(errs, ns.closers[i]())
+	}
+	ns.closers = nil
 	if ns.work != nil {
 		close(ns.work)
 		if err := <-ns.workDone; err != nil {
