@@ -10,11 +10,11 @@ GINKGO  := $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 LINT_VERSION := v2.15.0
 LINT    := $(BIN)/golangci-lint-$(LINT_VERSION)
 # Debian packages the targets use, and the command that proves each is there.
-APT_PKGS := iproute2:ip nftables:nft
+APT_PKGS := iproute2:ip nftables:nft qemu-system-x86:qemu-system-x86_64 busybox-static:busybox xz-utils:xz zstd:zstd
 SUITES  := $(filter-out ./suites/rootns,$(patsubst %/,./%,$(dir $(wildcard suites/*/suite_test.go))))
 GINKGO_FLAGS := -p --randomize-all --fail-on-empty --fail-on-pending --keep-going --timeout=30m
 
-.PHONY: all deps root build lint unit suites test bench run clean
+.PHONY: all deps root build lint unit suites test test-vm bench run clean
 
 all: build
 
@@ -47,7 +47,7 @@ lint: deps
 # package at a time: the gc test counts the machine's tcplab programs.
 unit: deps
 	@mkdir -p $(OUT)
-	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./faults/... ./cmd/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
+	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./faults/... ./cmd/... ./ci/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
 	@grep -E '^(ok|FAIL|--- FAIL)' $(OUT)/unit.txt
 
 # Every suite in parallel processes and random order, between two
@@ -60,7 +60,14 @@ suites: deps build
 		--junit-report=rootns-junit.xml --json-report=rootns-report.json ./suites/rootns
 	$(BIN)/tcplab gc -n
 
-test: lint unit suites
+# The kernel matrix: the netem specs and the core close-path suites inside
+# qemu on Debian's kernels (fetched and cached by ci/vm), in strict mode.
+KERNELS ?= 6.1 6.12
+test-vm: deps
+	@mkdir -p $(OUT)
+	$(GO) run ./ci/vm -kernels "$(KERNELS)" -out $(OUT)/vm -host-junit $(OUT)/junit.xml
+
+test: lint unit suites test-vm
 	@ci/summary.sh $(OUT)
 
 # Benchmarks, each against a baseline measured in the same run; the

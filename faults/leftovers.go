@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/tcplab/tcplab/harness"
 )
 
@@ -20,26 +19,11 @@ func Leftovers(p *harness.Pair) ([]string, error) {
 		if h.NS.FD() < 0 {
 			continue
 		}
-		conn, err := nftables.New(nftables.WithNetNSFd(h.NS.FD()))
+		rules, err := rulesIn(h)
 		if err != nil {
-			return nil, fmt.Errorf("%s: nftables: %w", h.Name, err)
+			return nil, err
 		}
-		tables, err := conn.ListTables()
-		if err != nil {
-			return nil, fmt.Errorf("%s: list tables: %w", h.Name, err)
-		}
-		for _, t := range tables {
-			chains, _ := conn.ListChainsOfTableFamily(t.Family)
-			for _, c := range chains {
-				if c.Table.Name != t.Name {
-					continue
-				}
-				rules, _ := conn.GetRules(t, c)
-				for range rules {
-					out = append(out, fmt.Sprintf("%s: rule in %s/%s", h.Name, t.Name, c.Name))
-				}
-			}
-		}
+		out = append(out, rules...)
 		link, err := h.Link()
 		if err != nil {
 			return nil, err
@@ -65,6 +49,38 @@ func Leftovers(p *harness.Pair) ([]string, error) {
 		for sc.Scan() {
 			if f := strings.Fields(sc.Text()); len(f) > 0 {
 				out = append(out, fmt.Sprintf("%s: packet queue %s bound", h.Name, f[0]))
+			}
+		}
+	}
+	return out, nil
+}
+
+// rulesIn lists the rules in a host's namespace, through the connection
+// its faults used: a namespace no rule was ever installed in has none.
+func rulesIn(h *harness.Host) ([]string, error) {
+	connsMu.Lock()
+	nc := conns[h.NS]
+	connsMu.Unlock()
+	if nc == nil {
+		return nil, nil
+	}
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	conn := nc.conn
+	var out []string
+	tables, err := conn.ListTables()
+	if err != nil {
+		return nil, fmt.Errorf("%s: list tables: %w", h.Name, err)
+	}
+	for _, t := range tables {
+		chains, _ := conn.ListChainsOfTableFamily(t.Family)
+		for _, c := range chains {
+			if c.Table.Name != t.Name {
+				continue
+			}
+			rules, _ := conn.GetRules(t, c)
+			for range rules {
+				out = append(out, fmt.Sprintf("%s: rule in %s/%s", h.Name, t.Name, c.Name))
 			}
 		}
 	}
