@@ -346,3 +346,18 @@ func TestMergeOrphanGettingTheFinLaterIsDatedByItsTimer(t *testing.T) {
 		t.Fatalf("TIME_WAIT entry %v within %v (%v), want a window after the close at 50ms\n%s", tr.At, tr.Window, tr.Source, tl)
 	}
 }
+
+// A kernel that creates the accepted socket in SYN_RECV without the
+// tracepoint (6.1) first reports SYN_RECV -> ESTABLISHED: the timeline
+// still starts LISTEN -> SYN_RECV, marked as born, at that moment.
+func TestMergeChildBornInSynRecvStartsLikeATracedOne(t *testing.T) {
+	f := newFixture(t)
+	f.ev(5, 7*ms, tcpstate.SynRecv, tcpstate.Established)
+	tl := f.r.TimelineOf(5)
+	if got := tl.Path(); !slices.Equal(got, []tcpstate.State{tcpstate.Listen, tcpstate.SynRecv, tcpstate.Established}) {
+		t.Fatalf("path %v\n%s", got, tl)
+	}
+	if tl.Transitions[0].Source != Born || tl.Transitions[0].At != 7*ms {
+		t.Fatalf("birth %+v", tl.Transitions[0])
+	}
+}

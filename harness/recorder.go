@@ -222,6 +222,10 @@ func (r *Recorder) deliver(ev *event) {
 	c := r.conns[ev.cookie]
 	if c == nil {
 		c = r.newConn(sp, ev.cookie)
+		if ev.from == tcpstate.SynRecv {
+			// An accepted socket whose creation the kernel did not trace.
+			c.trans = append(c.trans, Transition{From: tcpstate.Listen, To: tcpstate.SynRecv, At: time.Duration(ev.ts), Source: Born})
+		}
 	}
 	if c.request && r.becomeFull(sp, c, ev) {
 		return

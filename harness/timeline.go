@@ -21,11 +21,19 @@ const (
 	// latest moment the change can have happened, Window how much earlier
 	// it may have been (the time between the two snapshots).
 	Polled
+	// Born marks the LISTEN -> SYN_RECV of an accepted socket on kernels
+	// that create the child in SYN_RECV without the tracepoint (6.1 does;
+	// 6.18 traces it): stamped with the child's first traced transition,
+	// which follows its creation within the same softirq.
+	Born
 )
 
 func (s Source) String() string {
-	if s == Polled {
+	switch s {
+	case Polled:
 		return "diag"
+	case Born:
+		return "born"
 	}
 	return "trace"
 }
@@ -198,6 +206,9 @@ func (t Timeline) String() string {
 		}
 		if tr.Source == Polled {
 			fmt.Fprintf(&b, "   (diag, within %v)", tr.Window.Round(time.Microsecond))
+		}
+		if tr.Source == Born {
+			b.WriteString("   (created in SYN_RECV: not traced by this kernel)")
 		}
 	}
 	fmt.Fprintf(&b, "\n  now +%.6fs in %v", (t.Now - t0).Seconds(), t.Current())
