@@ -10,11 +10,11 @@ GINKGO  := $(GO) run github.com/onsi/ginkgo/v2/ginkgo
 LINT_VERSION := v2.15.0
 LINT    := $(BIN)/golangci-lint-$(LINT_VERSION)
 # Debian packages the targets use, and the command that proves each is there.
-APT_PKGS := iproute2:ip nftables:nft qemu-system-x86:qemu-system-x86_64 busybox-static:busybox xz-utils:xz zstd:zstd
+APT_PKGS := iproute2:ip nftables:nft qemu-system-x86:qemu-system-x86_64 busybox-static:busybox xz-utils:xz zstd:zstd chromium:chromium tcpdump:tcpdump
 SUITES  := $(filter-out ./suites/rootns,$(patsubst %/,./%,$(dir $(wildcard suites/*/suite_test.go))))
 GINKGO_FLAGS := -p --randomize-all --fail-on-empty --fail-on-pending --keep-going --timeout=30m
 
-.PHONY: all deps root build lint unit suites test test-vm bench run clean
+.PHONY: all deps root build lint unit fuzz suites test test-vm bench run clean
 
 all: build
 
@@ -47,8 +47,13 @@ lint: deps
 # package at a time: the gc test counts the machine's tcplab programs.
 unit: deps
 	@mkdir -p $(OUT)
-	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./faults/... ./cmd/... ./ci/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
+	set -o pipefail; $(GO) test -race -p 1 -count=1 -v ./harness/... ./faults/... ./scenarios/... ./cmd/... ./ci/... > $(OUT)/unit.txt 2>&1 || { cat $(OUT)/unit.txt; exit 1; }
 	@grep -E '^(ok|FAIL|--- FAIL)' $(OUT)/unit.txt
+
+# The scenario loader under the fuzzer, briefly: it must refuse, never
+# crash, and accept the same input the same way twice.
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 15s ./scenarios/
 
 # Every suite in parallel processes and random order, between two
 # snapshots of the root namespace that must be byte-identical.
@@ -67,7 +72,7 @@ test-vm: deps
 	@mkdir -p $(OUT)
 	$(GO) run ./ci/vm -kernels "$(KERNELS)" -out $(OUT)/vm -host-junit $(OUT)/junit.xml
 
-test: lint unit suites test-vm
+test: lint unit fuzz suites test-vm
 	@ci/summary.sh $(OUT)
 
 # Benchmarks, each against a baseline measured in the same run; the
@@ -80,14 +85,13 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'QueueDelayAccuracy' -benchtime=2000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
 	$(GO) test -run '^$$' -bench 'QueueThroughput' -benchtime=20000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
 
-# The main job: what this kernel offers, then every suite against it with
-# a report. (The data-driven scenario catalogue replaces the suites here
-# once it exists.)
+# The main job: what this kernel offers, then the whole scenario
+# catalogue against it, with the reports.
 run: deps build
 	@mkdir -p $(OUT)
 	$(BIN)/tcplab doctor
-	$(GINKGO) $(GINKGO_FLAGS) --output-dir=$(OUT) --junit-report=run-junit.xml --json-report=run-report.json $(SUITES)
-	@echo "report: $(CURDIR)/$(OUT)/run-junit.xml and $(CURDIR)/$(OUT)/run-report.json"
+	$(BIN)/tcplab run -json $(OUT)/run.json -junit $(OUT)/run-junit.xml -html $(OUT)/report.html -pcap-dir $(OUT)/pcap
+	@echo "report: $(CURDIR)/$(OUT)/report.html"
 
 clean:
 	rm -rf $(OUT) $(BIN)

@@ -315,3 +315,21 @@ func TestFaultOnAGoneLinkIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchesAsTheRuleDoes(t *testing.T) {
+	syn := Packet{Proto: unix.IPPROTO_TCP, Flags: SYN}
+	synack := Packet{Proto: unix.IPPROTO_TCP, Flags: SYN | ACK}
+	m := Match{Dir: ClientToServer, Flags: SYN, Mask: SYN | ACK}
+	if !m.Matches(syn, ClientToServer) || m.Matches(synack, ClientToServer) || m.Matches(syn, ServerToClient) {
+		t.Fatal("flags under mask or direction misjudged")
+	}
+	if !(Match{Dir: Both, AnyProtocol: true}).Matches(Packet{Proto: 1}, ServerToClient) {
+		t.Fatal("AnyProtocol both ways should match ICMP")
+	}
+	if s := (Select{Nth: 2}); s.Selects(0) || !s.Selects(1) || s.Selects(2) {
+		t.Fatal("Nth")
+	}
+	if s := (Select{First: 2}); !s.Selects(1) || s.Selects(2) {
+		t.Fatal("First")
+	}
+}

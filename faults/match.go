@@ -212,3 +212,31 @@ func ifname(n string) []byte {
 	copy(b, n)
 	return b
 }
+
+// Matches reports whether a packet travelling in dir matches, as the
+// kernel rule decides it: for reports that replay a capture against the
+// faults that were active.
+func (m Match) Matches(p Packet, dir Direction) bool {
+	if m.Dir != Both && m.Dir != dir {
+		return false
+	}
+	if m.AnyProtocol {
+		return true
+	}
+	if p.Proto != unix.IPPROTO_TCP || p.Flags&m.mask() != m.Flags {
+		return false
+	}
+	return (m.SrcPort == 0 || p.Src.Port() == m.SrcPort) && (m.DstPort == 0 || p.Dst.Port() == m.DstPort)
+}
+
+// Selects reports whether the selection takes the i-th matching packet
+// (from 0), as the kernel's counter decides it.
+func (s Select) Selects(i int) bool {
+	switch {
+	case s.Nth > 0:
+		return i == s.Nth-1
+	case s.First > 0:
+		return i < s.First
+	}
+	return s.Chosen(i)
+}

@@ -31,10 +31,11 @@ func (p Packet) String() string {
 
 var errShortPacket = errors.New("short packet")
 
-// parsePacket reads the IP and TCP headers of a packet as the queue hands
-// it over (from the IP header on, maybe cut short after the headers).
-// Extension headers are not followed: the lab sends none.
-func parsePacket(b []byte) (Packet, error) {
+// ParsePacket reads the IP and TCP headers of a packet from its IP header
+// on (as the queue hands it over, or a capture past its link header),
+// maybe cut short after the headers. Extension headers are not followed:
+// the lab sends none.
+func ParsePacket(b []byte) (Packet, error) {
 	var p Packet
 	if len(b) < 1 {
 		return p, errShortPacket

@@ -207,6 +207,17 @@ func (q *Queued) Release() (int, error) {
 	return len(held), q.verdictAllLocked(held)
 }
 
+// ReleaseReversed lets every held packet through, the last to arrive
+// first: the simplest reordering.
+func (q *Queued) ReleaseReversed() (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	held := q.held
+	q.held = nil
+	slices.Reverse(held)
+	return len(held), q.verdictAllLocked(held)
+}
+
 // ReleaseIn lets the held packets through in the given order of their
 // indexes in Held: a permutation of all of them, so a reorder is exact.
 func (q *Queued) ReleaseIn(order []int) (int, error) {

@@ -92,7 +92,7 @@ func (q *Queued) handle(a nfqueue.Attribute) int {
 	if a.Payload != nil {
 		payload = *a.Payload
 	}
-	p, perr := parsePacket(payload)
+	p, perr := ParsePacket(payload)
 	p.id, p.At = *a.PacketID, time.Now()
 	q.mu.Lock()
 	p.N = int(q.stats.Queued)

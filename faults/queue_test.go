@@ -220,7 +220,7 @@ func TestParsePacket(t *testing.T) {
 		0x30, 0x39, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 9, 0x50, 0x18, 0, 0, 0, 0, 0, 0,
 		'a', 'b', 'c', 'd',
 	}
-	p, err := parsePacket(v4[:40]) // cut after the headers, as the queue copies
+	p, err := ParsePacket(v4[:40]) // cut after the headers, as the queue copies
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestParsePacket(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", p, want)
 	}
 	for _, bad := range [][]byte{nil, {0x45}, {0x65, 0}, v4[:30]} {
-		if _, err := parsePacket(bad); err == nil {
+		if _, err := ParsePacket(bad); err == nil {
 			t.Errorf("% x parsed", bad)
 		}
 	}

@@ -14,6 +14,8 @@ type command struct {
 }
 
 var commands = []command{
+	{"run", "[-json F] [-junit F] [-html F] [-pcap-dir D] [FILE|DIR...]", "run scenarios (the built-in catalogue if none given)", runRun},
+	{"list", "", "list the built-in scenario catalogue", runList},
 	{"states", "", "list the TCP states with their meanings and spellings", runStates},
 	{"doctor", "", "report what this kernel offers the lab", runDoctor},
 	{"gc", "[-n]", "remove what killed tcplab runs left behind", runGC},
@@ -51,6 +53,9 @@ func run(args []string, out, errOut io.Writer) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.Is(err, errFailed):
+			fmt.Fprintf(errOut, "tcplab %s: %v\n", c.name, err)
+			return 1
 		default:
 			fmt.Fprintf(errOut, "tcplab %s: %v\n", c.name, err)
 			return 1

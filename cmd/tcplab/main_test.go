@@ -86,6 +86,10 @@ func TestUsageConventions(t *testing.T) {
 		{[]string{"gc", "extra"}, 2, "usage: tcplab gc"},
 		{[]string{"rootns"}, 2, "usage: tcplab rootns"},
 		{[]string{"states", "x"}, 2, "usage: tcplab states"},
+		{[]string{"list", "x"}, 2, "usage: tcplab list"},
+		{[]string{"run", "-parallel", "0"}, 2, "-parallel must be at least 1"},
+		{[]string{"run", "-bogus"}, 2, "flag provided but not defined"},
+		{[]string{"run", "/no/such/file.yaml"}, 1, "no such file"},
 	}
 	for _, c := range cases {
 		code, out, errOut := runCLI(t, c.args...)
