@@ -84,6 +84,8 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'ApplyUndo' -benchtime=200x -count=1 ./faults/ | tee $(OUT)/bench-faults.txt
 	$(GO) test -run '^$$' -bench 'QueueDelayAccuracy' -benchtime=2000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
 	$(GO) test -run '^$$' -bench 'QueueThroughput' -benchtime=20000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
+	$(GO) test -run '^$$' -bench 'Catalog' -benchtime=1x -count=1 ./cmd/tcplab/ | tee $(OUT)/bench-catalog.txt
+	$(GO) test -run '^$$' -bench 'Boot' -benchtime=1x -count=1 ./ci/vm/ | tee $(OUT)/bench-vm.txt
 
 # The main job: what this kernel offers, then the whole scenario
 # catalogue against it, with the reports.

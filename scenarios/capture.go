@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tcplab/tcplab/faults"
@@ -32,10 +33,11 @@ type Frame struct {
 // input hook is seen here, since the tap comes first; a packet netem drops
 // on the sender never reaches the wire.)
 type capture struct {
-	fd     int
-	mu     sync.Mutex
-	frames []Frame
-	done   chan struct{}
+	fd      int
+	stopped atomic.Bool
+	mu      sync.Mutex
+	frames  []Frame
+	done    chan struct{}
 }
 
 func startCapture(h *harness.Host) (*capture, error) {
@@ -66,22 +68,21 @@ func startCapture(h *harness.Host) (*capture, error) {
 	}
 	_ = unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 50000})
 	_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
-	go c.read()
+	go c.read(c.fd)
 	return c, nil
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func (c *capture) read() {
+// read receives until stop; the socket's 50 ms receive timeout lets it
+// notice.
+func (c *capture) read(fd int) {
 	defer close(c.done)
 	buf, oob := make([]byte, snapLen), make([]byte, 128)
 	for {
-		n, oobn, flags, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_TRUNC)
+		n, oobn, flags, from, err := unix.Recvmsg(fd, buf, oob, unix.MSG_TRUNC)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-			c.mu.Lock()
-			stop := c.fd < 0
-			c.mu.Unlock()
-			if stop {
+			if c.stopped.Load() {
 				return
 			}
 			continue
@@ -112,17 +113,17 @@ func (c *capture) read() {
 		c.mu.Lock()
 		c.frames = append(c.frames, f)
 		c.mu.Unlock()
+		if c.stopped.Load() {
+			return // a busy link never times out
+		}
 	}
 }
 
 // stop ends the capture and returns what it saw.
 func (c *capture) stop() []Frame {
-	c.mu.Lock()
-	fd := c.fd
-	c.fd = -1
-	c.mu.Unlock()
+	c.stopped.Store(true)
 	<-c.done
-	_ = unix.Close(fd)
+	_ = unix.Close(c.fd)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.frames
