@@ -54,7 +54,8 @@ func BenchmarkBoot(b *testing.B) {
 		for b.Loop() {
 			start := time.Now()
 			var at time.Duration
-			err := boot(context.Background(), "tcg", k.Vmlinuz, initrd, filepath.Join(dir, "c.log"), filepath.Join(dir, "r"), time.Minute,
+			image := pvhImage(k.Vmlinuz, filepath.Join(o.cache, "pvh", k.Release))
+			err := boot(context.Background(), "tcg", image, initrd, filepath.Join(dir, "c.log"), filepath.Join(dir, "r"), time.Minute,
 				func(line string, t time.Duration) {
 					if strings.Contains(line, "TCPLAB-SHELL") {
 						at = t

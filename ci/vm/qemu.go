@@ -43,7 +43,8 @@ func (l *leg) run(ctx context.Context, o *options, bins map[string]string, accel
 	_ = os.Remove(results)
 	fmt.Printf("%s: booting (%s), serial log %s\n", l.kernel.Release, accel, console)
 	start := time.Now()
-	err = boot(ctx, accel, l.kernel.Vmlinuz, initrd, console, results, o.timeout, func(line string, at time.Duration) {
+	image := pvhImage(l.kernel.Vmlinuz, filepath.Join(o.cache, "pvh", l.kernel.Release))
+	err = boot(ctx, accel, image, initrd, console, results, o.timeout, func(line string, at time.Duration) {
 		switch {
 		case strings.HasPrefix(line, "TCPLAB-SUITE ") && l.boot == 0:
 			l.boot = at

@@ -144,3 +144,18 @@ func TestMatrixShowsEverySpecOnEveryKernel(t *testing.T) {
 		t.Errorf("suite nodes are not specs:\n%s", out)
 	}
 }
+
+// A cached Debian kernel yields a vmlinux qemu can enter through PVH.
+func TestPVHImageFromACachedKernel(t *testing.T) {
+	images, _ := filepath.Glob(filepath.Join(defaultCache(), "kernels", "*", "boot", "vmlinuz-*"))
+	if len(images) == 0 {
+		t.Skip("no kernel in the cache yet: make test-vm fetches them")
+	}
+	out := pvhImage(images[0], t.TempDir())
+	if out == images[0] || !hasPVH(out) {
+		t.Fatalf("%s: no PVH image extracted", images[0])
+	}
+	if hasPVH(images[0]) {
+		t.Fatal("a bzImage is not an ELF kernel")
+	}
+}
