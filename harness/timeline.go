@@ -193,7 +193,11 @@ func (t Timeline) String() string {
 	if t.Request {
 		kind = fmt.Sprintf("request socket (%d SYN-ACK retransmits)", t.Retransmits)
 	}
-	fmt.Fprintf(&b, "%s %d %v -> %v in %s (%s)", kind, t.Cookie, t.Local, t.Remote, t.Namespace, t.Mode)
+	remote := "*" // a listener has no peer
+	if t.Remote.IsValid() {
+		remote = t.Remote.String()
+	}
+	fmt.Fprintf(&b, "%s %d %v -> %s in %s (%s)", kind, t.Cookie, t.Local, remote, t.Namespace, t.Mode)
 	if len(t.Transitions) == 0 {
 		b.WriteString("\n  (no transitions recorded)")
 		return b.String()
