@@ -14,9 +14,12 @@ type sockLayout struct {
 	family, num, dport, daddr, rcvSaddr, v6Daddr, v6RcvSaddr uint32
 	skcNet, protocol, netCookie                              uint32
 	rawLen                                                   uint32 // bytes of sock_common copied per event
-	// shutdown is sk_shutdown's offset, or 0 where it is a bitfield
-	// (older kernels): whether the peer's FIN had arrived is then unknown.
-	shutdown uint32
+	// flags is sk_flags' offset and done the bit of SOCK_DONE in it,
+	// which tcp_fin() sets when the peer's FIN arrives (RCV_SHUTDOWN in
+	// sk_shutdown would not do: close() sets it on every orphan). flags
+	// is 0 where BTF lacks either: whether the FIN had arrived is then
+	// unknown.
+	flags, done uint32
 }
 
 func loadSockLayout() (*sockLayout, error) {
@@ -55,9 +58,21 @@ func loadSockLayout() (*sockLayout, error) {
 		}
 		*f.dst = off
 	}
-	// Optional: a byte on kernels since 5.x, a bitfield before.
-	if off, err := memberOffset(sock, "sk_shutdown"); err == nil {
-		l.shutdown = off
+	// Optional: the recorder only dates TIME_WAIT less exactly without.
+	// sk_flags is a macro for __sk_common.skc_flags in today's kernels.
+	off, err := memberOffset(sock, "skc_flags")
+	if err != nil {
+		off, err = memberOffset(sock, "sk_flags")
+	}
+	if err == nil {
+		var flags *btf.Enum
+		if spec.TypeByName("sock_flags", &flags) == nil {
+			for _, v := range flags.Values {
+				if v.Name == "SOCK_DONE" && v.Value < 64 {
+					l.flags, l.done = off, uint32(v.Value)
+				}
+			}
+		}
 	}
 	end := max(l.family+2, l.num+2, l.dport+2, l.daddr+4, l.rcvSaddr+4, l.v6Daddr+16, l.v6RcvSaddr+16)
 	l.rawLen = (end + 7) &^ 7

@@ -20,9 +20,9 @@ type fixture struct {
 	t  *testing.T
 	r  *Recorder
 	sp *space
-	// shutdown is the sk_shutdown the events carry: unknown (a kernel
-	// with a bitfield) unless a test sets it.
-	shutdown uint8
+	// peerFin is the SOCK_DONE the events carry: unknown unless a test
+	// sets it.
+	peerFin uint8
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -35,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	sp := &space{ns: &Namespace{inode: 4026531000, cookie: 77}, watch: map[uint64]*conn{}}
 	r.spaces[77] = sp
-	return &fixture{t: t, r: r, sp: sp, shutdown: shutdownUnknown}
+	return &fixture{t: t, r: r, sp: sp, peerFin: peerFinUnknown}
 }
 
 var (
@@ -49,7 +49,7 @@ func (f *fixture) ev(cookie uint64, at time.Duration, from, to tcpstate.State) {
 	if to == tcpstate.Closed {
 		local = netip.AddrPortFrom(cli.Addr(), 0) // skc_num is zeroed by then
 	}
-	f.r.deliver(&event{ts: int64(at), cookie: cookie, netCookie: 77, from: from, to: to, proto: 6, local: local, remote: srv, shutdown: f.shutdown})
+	f.r.deliver(&event{ts: int64(at), cookie: cookie, netCookie: 77, from: from, to: to, proto: 6, local: local, remote: srv, peerFin: f.peerFin})
 }
 
 // snap merges a sock_diag snapshot read between t0 and t1.
@@ -317,11 +317,11 @@ func TestMergeRequestThatDiesEndsClosed(t *testing.T) {
 }
 
 // One segment carrying FIN and the ACK of ours: Linux passes FIN_WAIT2 on
-// the ACK and closes into TIME_WAIT on the FIN, with sk_shutdown showing
+// the ACK and closes into TIME_WAIT on the FIN, with SOCK_DONE showing
 // the FIN: the entry keeps the kernel's timestamp.
 func TestMergeFinWithTheAckEntersTimeWaitAtTheTrace(t *testing.T) {
 	f := newFixture(t)
-	f.shutdown = rcvShutdown
+	f.peerFin = 1
 	f.activeClose(3, 4*ms, 4*ms+20*time.Microsecond)
 	f.snap(5*ms, 6*ms, tw(3, tcpstate.TimeWait, TimewaitLen-ms))
 	f.expectStates(3, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2, tcpstate.TimeWait)
@@ -332,11 +332,11 @@ func TestMergeFinWithTheAckEntersTimeWaitAtTheTrace(t *testing.T) {
 }
 
 // An orphan closed into a FIN_WAIT2 timewait socket before the peer's FIN
-// (sk_shutdown says so), which then arrived before the snapshot: the entry
+// (SOCK_DONE says so), which then arrived before the snapshot: the entry
 // is dated from the TIME_WAIT timer, never at the close.
 func TestMergeOrphanGettingTheFinLaterIsDatedByItsTimer(t *testing.T) {
 	f := newFixture(t)
-	f.shutdown = 0
+	f.peerFin = 0
 	f.activeClose(4, 4*ms, 50*ms) // long after FIN_WAIT2: no same-chain guess
 	f.snap(60*ms, 61*ms, tw(4, tcpstate.TimeWait, TimewaitLen-2*ms))
 	tl := f.r.TimelineOf(4)

@@ -228,7 +228,7 @@ func (r *Recorder) resolvePending(c *conn, d DiagSocket, t0, t1 time.Duration) {
 	case d.State == tcpstate.TimeWait && last.From == tcpstate.FinWait2 && (c.peerFin == finNotYet ||
 		c.peerFin == finUnknown && n >= 2 && last.At-c.trans[n-2].At <= sameChain):
 		// An orphan's FIN_WAIT2 timewait socket got the peer's FIN
-		// before this snapshot (or, where sk_shutdown cannot be read,
+		// before this snapshot (or, where SOCK_DONE cannot be read,
 		// FIN and ACK may have come together). The 60 s timer was
 		// armed on entering TIME_WAIT: date it from what remains, and
 		// keep the window.

@@ -100,20 +100,20 @@ type conn struct {
 	retrans uint8 // SYN-ACKs sent again, for a request socket
 }
 
-// finKnowledge is what the tracer read of sk_shutdown at a close.
+// finKnowledge is what the tracer read of SOCK_DONE at a close.
 type finKnowledge uint8
 
 const (
-	finUnknown finKnowledge = iota // sk_shutdown is a bitfield on this kernel
+	finUnknown finKnowledge = iota // BTF did not tell where SOCK_DONE is
 	finNotYet
 	finArrived
 )
 
-func finOf(shutdown uint8) finKnowledge {
-	switch {
-	case shutdown == shutdownUnknown:
+func finOf(peerFin uint8) finKnowledge {
+	switch peerFin {
+	case peerFinUnknown:
 		return finUnknown
-	case shutdown&rcvShutdown != 0:
+	case 1:
 		return finArrived
 	}
 	return finNotYet
@@ -247,7 +247,7 @@ func (r *Recorder) deliver(ev *event) {
 	if c.closed && (ev.from == tcpstate.FinWait1 || ev.from == tcpstate.FinWait2 || ev.from == tcpstate.Closing) {
 		// tcp_time_wait() hands the connection to a timewait socket
 		// before this event fires: sock_diag will show it, or not.
-		c.pending, c.peerFin = true, finOf(ev.shutdown)
+		c.pending, c.peerFin = true, finOf(ev.peerFin)
 		sp.watch[c.cookie] = c
 		select {
 		case r.kick <- struct{}{}:

@@ -25,17 +25,13 @@ const (
 	recOld       = 24 // u32 old state
 	recNew       = 28 // u32 new state
 	recProto     = 32 // u16 sk_protocol
-	recShutdown  = 34 // u8 sk_shutdown, or shutdownUnknown
+	recPeerFin   = 34 // u8 SOCK_DONE of sk_flags (0 or 1), or peerFinUnknown
 	recRaw       = 40 // the first rawLen bytes of struct sock_common
 )
 
-// shutdownUnknown marks a record whose kernel keeps sk_shutdown in a
-// bitfield. RCV_SHUTDOWN (include/net/sock.h) is set once the peer's FIN
-// has been received.
-const (
-	shutdownUnknown = 0xff
-	rcvShutdown     = 1
-)
+// peerFinUnknown marks a record from a kernel whose BTF did not say
+// where SOCK_DONE is (set by tcp_fin() once the peer's FIN arrived).
+const peerFinUnknown = 0xff
 
 // Counter slots in the counters array map.
 const (
@@ -66,7 +62,7 @@ type event struct {
 	netCookie uint64
 	from, to  tcpstate.State
 	proto     uint16
-	shutdown  uint8 // sk_shutdown at the transition, or shutdownUnknown
+	peerFin   uint8 // SOCK_DONE at the transition (0 or 1), or peerFinUnknown
 	local     netip.AddrPort
 	remote    netip.AddrPort
 }
@@ -189,7 +185,7 @@ type mapFDs struct{ watch, count, ring, lastHit int }
 //		if (!r) { __sync_fetch_and_add(&cnt[FAILED], 1); return 0; }
 //		r->ts = bpf_ktime_get_ns(); r->cookie = bpf_get_socket_cookie(sk);
 //		r->netcookie = nc; r->old = ctx[1]; r->new = ctx[2];
-//		r->proto = sk->sk_protocol; r->shutdown = sk->sk_shutdown;
+//		r->proto = sk->sk_protocol; r->peer_fin = sk->sk_flags >> SOCK_DONE & 1;
 //		bpf_probe_read_kernel(r->raw, RAW, sk);
 //		bpf_ringbuf_submit(r, 0);
 //		return 0;
@@ -271,13 +267,17 @@ func program(l *sockLayout, ro role, fds mapFDs) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.R7, int16(l.protocol), asm.Half),
 		asm.StoreMem(asm.R9, recProto, asm.R1, asm.Half),
 	)
-	if l.shutdown != 0 {
-		insns = append(insns, asm.LoadMem(asm.R1, asm.R7, int16(l.shutdown), asm.Byte))
+	if l.flags != 0 {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.R7, int16(l.flags), asm.DWord),
+			asm.RSh.Imm(asm.R1, int32(l.done)),
+			asm.And.Imm(asm.R1, 1),
+		)
 	} else {
-		insns = append(insns, asm.Mov.Imm(asm.R1, shutdownUnknown))
+		insns = append(insns, asm.Mov.Imm(asm.R1, peerFinUnknown))
 	}
 	insns = append(insns,
-		asm.StoreMem(asm.R9, recShutdown, asm.R1, asm.Byte),
+		asm.StoreMem(asm.R9, recPeerFin, asm.R1, asm.Byte),
 		asm.Mov.Reg(asm.R1, asm.R9),
 		asm.Add.Imm(asm.R1, recRaw),
 		asm.Mov.Imm(asm.R2, int32(l.rawLen)),
@@ -379,7 +379,7 @@ func (t *tracer) decode(b []byte, ev *event) bool {
 	ev.from = tcpstate.State(ne.Uint32(b[recOld:]))
 	ev.to = tcpstate.State(ne.Uint32(b[recNew:]))
 	ev.proto = ne.Uint16(b[recProto:])
-	ev.shutdown = b[recShutdown]
+	ev.peerFin = b[recPeerFin]
 	raw := b[recRaw:]
 	lport := ne.Uint16(raw[l.num:])
 	rport := binary.BigEndian.Uint16(raw[l.dport:])
