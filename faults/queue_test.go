@@ -70,14 +70,17 @@ func TestHoldAndReleaseASYN(t *testing.T) {
 	if err := c.WaitConnected(timeout(t, 100*time.Millisecond)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("connected with the SYN held: %v", err)
 	}
-	if n, err := q.Release(); n != 1 || err != nil {
+	// Usually one SYN; two if the test was slow past the 1 s SYN
+	// retransmission (seen under -race on a loaded machine).
+	n, err := q.Release()
+	if n < 1 || err != nil {
 		t.Fatalf("released %d (%v)", n, err)
 	}
 	if err := c.WaitConnected(timeout(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if s := q.Stats(); s.Queued != 1 || s.Released != 1 || s.Waiting != 0 {
-		t.Fatalf("stats %+v", s)
+	if s := q.Stats(); s.Queued != uint64(n) || s.Released != uint64(n) || s.Waiting != 0 {
+		t.Fatalf("stats %+v after releasing %d", s, n)
 	}
 }
 
