@@ -1,11 +1,7 @@
 package faults
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/tcplab/tcplab/harness"
 )
@@ -37,19 +33,12 @@ func Leftovers(p *harness.Pair) ([]string, error) {
 				out = append(out, fmt.Sprintf("%s: netem qdisc on %s", h.Name, harness.LinkName))
 			}
 		}
-		var b []byte
-		err = h.NS.Do(func() (err error) {
-			b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
-			return err
-		})
-		if err != nil && !os.IsNotExist(err) {
+		bound, err := boundQueues(h.NS)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", h.Name, err)
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) > 0 {
-				out = append(out, fmt.Sprintf("%s: packet queue %s bound", h.Name, f[0]))
-			}
+		for num := range bound {
+			out = append(out, fmt.Sprintf("%s: packet queue %d bound", h.Name, num))
 		}
 	}
 	return out, nil

@@ -13,6 +13,7 @@ import (
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/tcplab/tcplab/harness"
 )
 
 // snapLen is how much of each packet the kernel copies to the queue: the
@@ -181,26 +182,48 @@ func (q *Queued) Undo() error {
 }
 
 // kernelLastID reads the id the kernel gave the last packet it queued to
-// this queue, from /proc/net/netfilter/nfnetlink_queue in the receiver's
-// namespace (columns: queue, portid, waiting, copy mode, copy range,
-// dropped, user dropped, last id, 1).
+// this queue.
 func (q *Queued) kernelLastID() (uint32, error) {
-	var b []byte
-	err := q.host.NS.Do(func() (err error) {
-		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
-		return err
-	})
+	bound, err := boundQueues(q.host.NS)
 	if err != nil {
 		return 0, err
 	}
+	id, ok := bound[q.num]
+	if !ok {
+		return 0, fmt.Errorf("queue %d not in nfnetlink_queue", q.num)
+	}
+	return id, nil
+}
+
+// boundQueues reads the namespace's bound packet queues, each with the id
+// of the last packet the kernel queued to it, from
+// /proc/net/netfilter/nfnetlink_queue (columns: queue, portid, waiting,
+// copy mode, copy range, dropped, user dropped, last id, 1). A kernel
+// without nfnetlink_queue has none.
+func boundQueues(ns *harness.Namespace) (map[uint16]uint32, error) {
+	var b []byte
+	err := ns.Do(func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/netfilter/nfnetlink_queue")
+		return err
+	})
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint16]uint32{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 8 || f[0] != strconv.Itoa(int(q.num)) {
+		if len(f) < 8 {
 			continue
 		}
-		id, err := strconv.ParseUint(f[7], 10, 32)
-		return uint32(id), err
+		num, err1 := strconv.ParseUint(f[0], 10, 16)
+		id, err2 := strconv.ParseUint(f[7], 10, 32)
+		if err1 == nil && err2 == nil {
+			out[uint16(num)] = uint32(id)
+		}
 	}
-	return 0, fmt.Errorf("queue %d not in nfnetlink_queue", q.num)
+	return out, nil
 }

@@ -72,7 +72,7 @@ type run struct {
 	order   []string          // socket names in creation order
 	hostOf  map[string]string // socket name -> client or server
 	current map[string]string // actor -> current socket
-	anon    int
+	namer   socketNames
 
 	mu      sync.Mutex
 	active  map[string]faults.Active
@@ -231,16 +231,9 @@ func (r *run) listenerAddr(name string) (netip.AddrPort, error) {
 	return ln.LocalAddr()
 }
 
-// remember names a new socket as the validator did.
+// remember names a new socket, as the validator did.
 func (r *run) remember(st *Step, kind string, e *harness.Endpoint) {
-	name := st.As
-	if name == "" {
-		name = kind
-		if _, taken := r.sockets[name]; taken {
-			r.anon++
-			name = fmt.Sprintf("%s#%d", kind, r.anon)
-		}
-	}
+	name, _ := r.namer.next(st.As, kind) // the validator refused taken names
 	r.sockets[name] = e
 	r.order = append(r.order, name)
 	r.hostOf[name] = st.Actor

@@ -91,7 +91,7 @@ type validator struct {
 	where   map[string]Pos    // socket name -> the step that made it
 	current map[string]string // actor -> its current socket
 	ids     map[string]int    // step id -> its place
-	anon    int
+	namer   socketNames
 }
 
 func invalid(p Pos, format string, args ...any) error {
@@ -107,17 +107,10 @@ func (v *validator) names() string {
 	return fmt.Sprint(n)
 }
 
-// newSocket records a socket the step makes, with its name: the one it
-// was given, else "listener", "client" or "server" for the first of each.
+// newSocket records a socket the step makes, under its name.
 func (v *validator) newSocket(st *Step, kind string) error {
-	name := st.As
-	if name == "" {
-		name = kind
-		if _, taken := v.where[name]; taken {
-			v.anon++
-			name = fmt.Sprintf("%s#%d", kind, v.anon)
-		}
-	} else if _, taken := v.where[name]; taken {
+	name, taken := v.namer.next(st.As, kind)
+	if taken {
 		return invalid(st.Pos, "socket name %q is taken (by %s)", name, v.where[name])
 	}
 	v.where[name], v.open[name] = st.Pos, true
@@ -212,4 +205,32 @@ func (v *validator) step(st *Step, n *int, inRepeat bool) error {
 		v.open[name] = false
 	}
 	return nil
+}
+
+// socketNames names sockets as a scenario refers to them: the name given
+// with as:, else the kind ("listener", "client", "server") for the first
+// of each and kind#N after. The validator and the runner share it, so
+// they agree on every name.
+type socketNames struct {
+	used map[string]bool
+	anon int
+}
+
+// next names a new socket; taken reports an as: name already in use.
+func (n *socketNames) next(as, kind string) (name string, taken bool) {
+	if n.used == nil {
+		n.used = map[string]bool{}
+	}
+	if as != "" {
+		taken = n.used[as]
+		n.used[as] = true
+		return as, taken
+	}
+	name = kind
+	if n.used[name] {
+		n.anon++
+		name = fmt.Sprintf("%s#%d", kind, n.anon)
+	}
+	n.used[name] = true
+	return name, false
 }

@@ -16,6 +16,20 @@ var (
 	s2c = faults.Match{Dir: faults.ServerToClient}
 )
 
+// closeBothHeld connects, holds both directions, closes both ends and
+// waits until each FIN is held: two sockets in FIN_WAIT1 whose FINs have
+// not crossed yet.
+func closeBothHeld(ctx SpecContext, lab *Lab) (client, server *harness.Endpoint, toServer, toClient *faults.Queued) {
+	GinkgoHelper()
+	client, server, _ = lab.Connect(ctx)
+	toServer, toClient = lab.Hold(faults.Hold{Match: c2s}), lab.Hold(faults.Hold{Match: s2c})
+	Expect(client.Close()).To(Succeed())
+	Expect(server.Close()).To(Succeed())
+	Eventually(HeldFunc(toServer)).WithContext(ctx).Should(BeNumerically(">=", 1))
+	Eventually(HeldFunc(toClient)).WithContext(ctx).Should(BeNumerically(">=", 1))
+	return client, server, toServer, toClient
+}
+
 // bothThroughClosing waits for both ends' TIME_WAIT and checks each passed
 // FIN_WAIT1 -> CLOSING -> TIME_WAIT. The accepted socket's start is not
 // asserted: the request hand-over is the handshake suite's business.
@@ -33,12 +47,7 @@ var _ = Describe("simultaneous close, made deterministic", Label("closing"), fun
 	DescribeTable("enters CLOSING on both sides when both FINs are held until both have closed",
 		func(ctx SpecContext, f harness.Family) {
 			lab := NewLab(f)
-			client, server, _ := lab.Connect(ctx)
-			toServer, toClient := lab.Hold(faults.Hold{Match: c2s}), lab.Hold(faults.Hold{Match: s2c})
-			Expect(client.Close()).To(Succeed())
-			Expect(server.Close()).To(Succeed())
-			Eventually(HeldFunc(toServer)).WithContext(ctx).Should(BeNumerically(">=", 1))
-			Eventually(HeldFunc(toClient)).WithContext(ctx).Should(BeNumerically(">=", 1))
+			client, server, toServer, toClient := closeBothHeld(ctx, lab)
 			// Each FIN now meets a socket in FIN_WAIT1 whose own FIN
 			// is unacknowledged.
 			Expect(toServer.Release()).Error().NotTo(HaveOccurred())
@@ -75,12 +84,7 @@ var _ = Describe("simultaneous close, made deterministic", Label("closing"), fun
 	DescribeTable("passes only the server through CLOSING when the client gets the ACK of its FIN before the server's FIN",
 		func(ctx SpecContext, f harness.Family) {
 			lab := NewLab(f)
-			client, server, _ := lab.Connect(ctx)
-			toServer, toClient := lab.Hold(faults.Hold{Match: c2s}), lab.Hold(faults.Hold{Match: s2c})
-			Expect(client.Close()).To(Succeed())
-			Expect(server.Close()).To(Succeed())
-			Eventually(HeldFunc(toServer)).WithContext(ctx).Should(BeNumerically(">=", 1))
-			Eventually(HeldFunc(toClient)).WithContext(ctx).Should(BeNumerically(">=", 1))
+			client, server, toServer, toClient := closeBothHeld(ctx, lab)
 			// The client's FIN reaches the server in FIN_WAIT1: CLOSING.
 			Expect(toServer.Release()).Error().NotTo(HaveOccurred())
 			Eventually(lab.TimelineFunc(server)).WithContext(ctx).Should(HaveEntered(Closing))

@@ -13,18 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// apply installs a fault for the rest of the spec.
-func apply(lab *Lab, f faults.Fault) faults.Active {
-	GinkgoHelper()
-	SkipUnless(faults.HaveNFTables())
-	a, err := f.Apply(lab.Pair)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(a.Undo)
-	return a
-}
-
-func packets(a faults.Active) func() (uint64, error) { return a.Packets }
-
 // giveUp returns when the kernel abandons a segment nobody acknowledges:
 // its retransmission timer fires at rto x (2^k - 1) after the first send,
 // backing off, and at each firing after the first it gives up once the
@@ -86,8 +74,8 @@ var _ = Describe("lost segments", Label("filter"), func() {
 				Expect(lab.Client.NS.SetSysctl(harness.TCPSynRetries, "2")).To(Succeed())
 				Expect(lab.Client.NS.SetSysctl("net.ipv4.tcp_syn_linear_timeouts", c.linear)).To(Succeed())
 				ln := lab.Listen()
-				syns := apply(lab, faults.Count{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.SYN, Mask: faults.SYN | faults.ACK}})
-				apply(lab, faults.Drop{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.SYN | faults.ACK, Mask: faults.SYN | faults.ACK}})
+				syns := lab.Apply(faults.Count{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.SYN, Mask: faults.SYN | faults.ACK}})
+				lab.Apply(faults.Drop{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.SYN | faults.ACK, Mask: faults.SYN | faults.ACK}})
 				client, err := lab.Client.Socket(f)
 				Expect(err).NotTo(HaveOccurred())
 				DeferCleanup(client.Close)
@@ -113,12 +101,12 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			client, server, _ := lab.Connect(ctx)
 			Expect(client.Close()).To(Succeed())
 			Eventually(lab.TimelineFunc(server)).WithContext(ctx).Should(BeInState(CloseWait))
-			fins := apply(lab, faults.Count{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.FIN, Mask: faults.FIN}})
-			acks := apply(lab, faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.ACK, Mask: faults.AllFlags}})
+			fins := lab.Apply(faults.Count{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.FIN, Mask: faults.FIN}})
+			acks := lab.Apply(faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.ACK, Mask: faults.AllFlags}})
 			Expect(server.Close()).To(Succeed())
 			// The FIN is resent on the retransmission timer (200 ms
 			// minimum, doubling); every pure ACK to it is lost.
-			Eventually(packets(fins)).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 3))
+			Eventually(fins.Packets).WithContext(ctx).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 3))
 			Expect(lab.Timeline(server)).To(BeInState(LastAck))
 			Expect(acks.Packets()).To(BeNumerically(">=", 3))
 			Expect(acks.Undo()).To(Succeed())
@@ -138,8 +126,8 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			Expect(lab.Server.NS.SetSysctl(harness.TCPSynackRetries, "2")).To(Succeed())
 			Expect(lab.Rec.FollowRequests(lab.Server.NS)).To(Succeed())
 			ln := lab.Listen()
-			synacks := apply(lab, faults.Count{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.SYN | faults.ACK, Mask: faults.SYN | faults.ACK}})
-			apply(lab, faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.ACK, Mask: faults.AllFlags}})
+			synacks := lab.Apply(faults.Count{Match: faults.Match{Dir: faults.ServerToClient, Flags: faults.SYN | faults.ACK, Mask: faults.SYN | faults.ACK}})
+			lab.Apply(faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.ACK, Mask: faults.AllFlags}})
 			client, err := lab.Client.Dial(ctx, lab.ServerAddr(ln))
 			Expect(err).NotTo(HaveOccurred(), "the client cannot know its final ACK was lost")
 			DeferCleanup(client.Close)
@@ -170,7 +158,7 @@ var _ = Describe("lost segments", Label("filter"), func() {
 			const userTimeout = time.Second
 			Expect(client.SetUserTimeout(userTimeout)).To(Succeed())
 			rto := rtoOf(client)
-			blackhole := apply(lab, faults.Drop{Match: faults.Match{Dir: faults.ClientToServer}}) // every TCP segment
+			blackhole := lab.Apply(faults.Drop{Match: faults.Match{Dir: faults.ClientToServer}}) // every TCP segment
 			sent := harness.Monotonic()
 			_, err := client.Write(ctx, []byte("hello"))
 			Expect(err).NotTo(HaveOccurred())
@@ -196,7 +184,7 @@ var _ = Describe("lost segments", Label("filter"), func() {
 				Expect(lab.Client.NS.SetSysctl(harness.TCPOrphanRetries, fmt.Sprint(retries))).To(Succeed())
 				client, _, _ := lab.Connect(ctx)
 				rto := rtoOf(client)
-				fins := apply(lab, faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.FIN, Mask: faults.FIN}})
+				fins := lab.Apply(faults.Drop{Match: faults.Match{Dir: faults.ClientToServer, Flags: faults.FIN, Mask: faults.FIN}})
 				Expect(client.Close()).To(Succeed()) // orphaned: FIN sent, never acknowledged
 				Eventually(lab.TimelineFunc(client)).WithContext(ctx).WithTimeout(15 * time.Second).Should(BeInState(Closed))
 				tl := lab.Timeline(client)
