@@ -192,8 +192,10 @@ func BenchmarkQueueDelayAccuracy(b *testing.B) {
 				b.Skip(err)
 			}
 			u := newUDPPair(b, p)
+			var q *Queued
 			if d > 0 {
-				q, err := Intercept{Match: Match{Dir: ClientToServer, AnyProtocol: true}, Limit: 4096,
+				var err error
+				q, err = Intercept{Match: Match{Dir: ClientToServer, AnyProtocol: true}, Limit: 4096,
 					Decide: func(Packet) Action { return After(d) }}.Queue(p)
 				if err != nil {
 					b.Fatal(err)
@@ -212,6 +214,12 @@ func BenchmarkQueueDelayAccuracy(b *testing.B) {
 			b.ReportMetric(float64(percentile(lat, 0.5).Microseconds()), "p50-err-us")
 			b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99-err-us")
 			b.ReportMetric(float64(percentile(lat, 1).Microseconds()), "max-err-us")
+			if q != nil {
+				for _, p := range []float64{0.5, 0.99} {
+					late, _ := q.Lateness(p)
+					b.ReportMetric(float64(late.Microseconds()), fmt.Sprintf("queue-p%d-us", int(p*100)))
+				}
+			}
 		})
 	}
 }

@@ -12,7 +12,7 @@ import (
 // queue's arrival order and its IP and TCP headers.
 type Packet struct {
 	N        int       // arrival order at this queue, from 0
-	At       time.Time // when the queue received it
+	At       time.Time // when it reached the queue (the kernel's timestamp)
 	Src, Dst netip.AddrPort
 	Proto    uint8 // IP protocol: 6 for TCP
 	Flags    TCPFlags

@@ -153,13 +153,14 @@ type QueueStats struct {
 
 // Queued is an applied Intercept or Hold.
 type Queued struct {
-	host   *harness.Host
-	num    uint16
-	rule   *Rule
-	nf     *nfqueue.Nfqueue
-	cancel context.CancelFunc
-	decide func(Packet) Action
-	limit  int
+	host    *harness.Host
+	num     uint16
+	rule    *Rule
+	nf      *nfqueue.Nfqueue
+	cancel  context.CancelFunc
+	unstamp func() // receive timestamps no longer wanted
+	decide  func(Packet) Action
+	limit   int
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every new packet
@@ -168,7 +169,10 @@ type Queued struct {
 	stats   QueueStats
 	lastID  uint32
 	done    bool
-	failure error
+	delayed atomic.Uint64 // released by the releaser
+
+	failMu  sync.Mutex
+	failure error // the first failure, guarded by failMu
 }
 
 func (q *Queued) String() string   { return q.rule.String() }
@@ -177,8 +181,20 @@ func (q *Queued) Backend() Backend { return QueueBackend }
 // Packets returns how many packets reached the queue.
 func (q *Queued) Packets() (uint64, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.stats.Queued, q.failure
+	n := q.stats.Queued
+	q.mu.Unlock()
+	q.failMu.Lock()
+	defer q.failMu.Unlock()
+	return n, q.failure
+}
+
+// Lateness returns the q-quantile (0 to 1) of how late delayed packets
+// were let through: the time of the verdict less the packet's arrival in
+// the kernel less its delay, over the last 4,096 delayed packets, and how
+// many packets that covers (0 when none was delayed yet). Packets flushed
+// early by Undo do not count.
+func (q *Queued) Lateness(quantile float64) (time.Duration, int) {
+	return q.later.late.quantile(quantile)
 }
 
 // Stats returns the queue's counters.
@@ -187,6 +203,7 @@ func (q *Queued) Stats() QueueStats {
 	defer q.mu.Unlock()
 	s := q.stats
 	s.Waiting = len(q.held) + q.later.pending()
+	s.Delayed = q.delayed.Load()
 	return s
 }
 

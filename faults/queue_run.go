@@ -45,15 +45,21 @@ func (q *Queued) open() error {
 		_ = nf.Close()
 		return fmt.Errorf("queue %d: %w", q.num, err)
 	}
+	unstamp, err := stampWanted(q.host)
+	if err != nil {
+		_ = nf.Close()
+		return fmt.Errorf("queue %d: %w", q.num, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	q.nf, q.cancel = nf, cancel
-	q.later, err = newReleaser(&q.mu, func(id uint32) {
-		q.stats.Delayed++
+	q.nf, q.cancel, q.unstamp = nf, cancel, unstamp
+	q.later, err = newReleaser(func(id uint32) {
+		q.delayed.Add(1) // first: the verdict's effects may be seen at once
 		q.verdict(id, nfqueue.NfAccept)
 	})
 	if err != nil {
 		cancel()
 		_ = nf.Close()
+		unstamp()
 		return err
 	}
 	q.changed = make(chan struct{})
@@ -65,9 +71,7 @@ func (q *Queued) open() error {
 		if errors.As(err, &op) && (op.Timeout() || op.Temporary()) {
 			return 0
 		}
-		q.mu.Lock()
-		q.failure = fmt.Errorf("queue %d: read: %w", q.num, err)
-		q.mu.Unlock()
+		q.fail(fmt.Errorf("queue %d: read: %w", q.num, err))
 		return 1
 	})
 	if err != nil {
@@ -78,9 +82,10 @@ func (q *Queued) open() error {
 }
 
 func (q *Queued) close() {
+	q.later.stop() // first: its last verdicts need the socket
 	q.cancel()
 	_ = q.nf.Close()
-	q.later.stop()
+	q.unstamp()
 }
 
 // handle decides one packet. It runs on the queue's reader and never
@@ -94,7 +99,7 @@ func (q *Queued) handle(a nfqueue.Attribute) int {
 		payload = *a.Payload
 	}
 	p, perr := ParsePacket(payload)
-	p.id, p.At = *a.PacketID, time.Now()
+	p.id, p.At = *a.PacketID, arrival(a.Timestamp, time.Now())
 	q.mu.Lock()
 	p.N = int(q.stats.Queued)
 	q.stats.Queued++
@@ -133,11 +138,20 @@ func (q *Queued) handle(a nfqueue.Attribute) int {
 	return 0
 }
 
-// verdict sends a verdict; call with q.mu held. A failure is kept for
-// Packets to report: a packet without a verdict stays in the kernel.
+// verdict sends a verdict. A failure is kept for Packets to report: a
+// packet without a verdict stays in the kernel.
 func (q *Queued) verdict(id uint32, v int) {
-	if err := q.nf.SetVerdict(id, v); err != nil && q.failure == nil {
-		q.failure = fmt.Errorf("queue %d: verdict for packet %d: %w", q.num, id, err)
+	if err := q.nf.SetVerdict(id, v); err != nil {
+		q.fail(fmt.Errorf("queue %d: verdict for packet %d: %w", q.num, id, err))
+	}
+}
+
+// fail keeps the first failure.
+func (q *Queued) fail(err error) {
+	q.failMu.Lock()
+	defer q.failMu.Unlock()
+	if q.failure == nil {
+		q.failure = err
 	}
 }
 

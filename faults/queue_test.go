@@ -215,6 +215,12 @@ func TestInterceptDelaysAPacket(t *testing.T) {
 	if s := q.Stats(); s.Delayed != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+	// The lateness of that one release is kept. Tolerance: 100 ms, far
+	// above the releaser's own lateness (microseconds; a few ms when both
+	// vCPUs are busy under -race), so only a lost record fails it.
+	if late, n := q.Lateness(1); n != 1 || late < 0 || late > 100*time.Millisecond {
+		t.Fatalf("lateness %v over %d releases, want one release within 100ms", late, n)
+	}
 }
 
 func TestParsePacket(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,14 +20,47 @@ import (
 // the deadline, then watches the clock; an eventfd wakes it when an
 // earlier deadline arrives. Measured here: releases at their deadline to
 // 1 us at the median (140 us with ppoll alone).
+//
+// The releaser shares nothing with the queue's reader but its own short
+// lock: release runs outside it, so neither waits on the other's
+// system calls (a verdict takes 100 us or more here).
 type releaser struct {
 	efd     int
-	release func(id uint32) // called with the queue's lock held
-	lock    sync.Locker
+	release func(id uint32) // called with no lock held; safe to call concurrently
 
-	due     dueHeap // guarded by lock
-	stopped bool    // guarded by lock
+	mu      sync.Mutex
+	due     dueHeap // guarded by mu
+	stopped bool    // guarded by mu
+	late    lateRing
 	done    chan struct{}
+}
+
+// lateRing keeps how late the last len(ring) releases were against their
+// deadlines.
+type lateRing struct {
+	mu   sync.Mutex
+	ring [4096]time.Duration
+	n    int // releases noted in all
+}
+
+func (l *lateRing) note(d time.Duration) {
+	l.mu.Lock()
+	l.ring[l.n%len(l.ring)] = d
+	l.n++
+	l.mu.Unlock()
+}
+
+// quantile returns the q-quantile (0 to 1) of the kept lateness, and how
+// many releases it covers; 0, 0 when none was noted.
+func (l *lateRing) quantile(q float64) (time.Duration, int) {
+	l.mu.Lock()
+	s := slices.Clone(l.ring[:min(l.n, len(l.ring))])
+	l.mu.Unlock()
+	if len(s) == 0 {
+		return 0, 0
+	}
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))], len(s)
 }
 
 // spinWindow is how long before a deadline the releaser stops sleeping
@@ -51,39 +86,52 @@ func (h *dueHeap) Pop() any {
 	return x
 }
 
-func newReleaser(lock sync.Locker, release func(uint32)) (*releaser, error) {
+func newReleaser(release func(uint32)) (*releaser, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	r := &releaser{efd: efd, release: release, lock: lock, done: make(chan struct{})}
+	r := &releaser{efd: efd, release: release, done: make(chan struct{})}
 	go r.run()
 	return r, nil
 }
 
-// add schedules id for at; call with the lock held.
+// add schedules id for at.
 func (r *releaser) add(at time.Time, id uint32) {
+	r.mu.Lock()
 	heap.Push(&r.due, dueItem{at, id})
-	if r.due[0].id == id {
+	first := r.due[0].id == id
+	r.mu.Unlock()
+	if first {
 		r.wake() // a new earliest deadline
 	}
 }
 
-// pending is how many packets wait; call with the lock held.
-func (r *releaser) pending() int { return len(r.due) }
+// pending is how many packets wait.
+func (r *releaser) pending() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.due)
+}
 
-// flush releases everything now, in deadline order; call with the lock held.
+// flush releases everything now, in deadline order.
 func (r *releaser) flush() {
+	r.mu.Lock()
+	var ids []uint32
 	for len(r.due) > 0 {
-		r.release(heap.Pop(&r.due).(dueItem).id)
+		ids = append(ids, heap.Pop(&r.due).(dueItem).id)
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		r.release(id)
 	}
 }
 
-// stop ends the thread; call without the lock.
+// stop ends the thread once the releases under way are done.
 func (r *releaser) stop() {
-	r.lock.Lock()
+	r.mu.Lock()
 	r.stopped = true
-	r.lock.Unlock()
+	r.mu.Unlock()
 	r.wake()
 	<-r.done
 	_ = unix.Close(r.efd)
@@ -100,36 +148,63 @@ func (r *releaser) run() {
 	// unlocked, so it ends with the goroutine.
 	runtime.LockOSThread()
 	defer close(r.done)
+	// The thread's timers may fire 50 us late by default (timer slack).
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	keepP := runtime.GOMAXPROCS(0) > 1
 	fds := []unix.PollFd{{Fd: int32(r.efd), Events: unix.POLLIN}}
 	var buf [8]byte
+	var due []dueItem
 	for {
-		r.lock.Lock()
+		r.mu.Lock()
 		if r.stopped {
-			r.lock.Unlock()
+			r.mu.Unlock()
 			return
 		}
 		now := time.Now()
+		due = due[:0]
 		for len(r.due) > 0 && !r.due[0].at.After(now) {
-			r.release(heap.Pop(&r.due).(dueItem).id)
+			due = append(due, heap.Pop(&r.due).(dueItem))
 		}
 		var timeout *unix.Timespec
-		spin := false
+		var left time.Duration
 		if len(r.due) > 0 {
-			left := r.due[0].at.Sub(now)
-			if left <= spinWindow {
-				spin = true
-			} else {
-				ts := unix.NsecToTimespec(int64(left - spinWindow))
-				timeout = &ts
+			left = r.due[0].at.Sub(now)
+			ts := unix.NsecToTimespec(int64(left - spinWindow))
+			timeout = &ts
+		}
+		r.mu.Unlock()
+		switch {
+		case len(due) > 0:
+			for _, it := range due {
+				r.late.note(time.Since(it.at))
+				r.release(it.id)
 			}
-		}
-		r.lock.Unlock()
-		if spin {
+			continue // the verdicts took time: look at the clock again
+		case timeout != nil && left <= spinWindow:
 			continue // the deadline is near: look again at once
-		}
-		if _, err := unix.Ppoll(fds, timeout, nil); err != nil && !errors.Is(err, unix.EINTR) {
-			return
+		case timeout != nil && left <= keepWindow && keepP:
+			ppollKeepingP(fds, timeout)
+		default:
+			if _, err := unix.Ppoll(fds, timeout, nil); err != nil && !errors.Is(err, unix.EINTR) {
+				return
+			}
 		}
 		_, _ = unix.Read(r.efd, buf[:])
 	}
+}
+
+// keepWindow is how close a deadline must be for the releaser to sleep
+// without giving up its P (the Go runtime's licence to run Go code). A
+// thread back from an ordinary system call must win a P back first, and
+// with both busy that took up to 10 ms here (the scheduler's time slice):
+// most of the releaser's p99 lateness (3-7 ms end to end before, 1.6-3 ms
+// after; BENCHMARKS.md). Keeping the P costs the rest of the process that
+// P, and delays a garbage collector's stop-the-world, for at most this long.
+const keepWindow = 2 * time.Millisecond
+
+// ppollKeepingP is ppoll(2) as a raw system call: the runtime does not see
+// the thread leave, so the P stays with it.
+func ppollKeepingP(fds []unix.PollFd, timeout *unix.Timespec) {
+	_, _, _ = unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)),
+		uintptr(unsafe.Pointer(timeout)), 0, 0, 0)
 }
