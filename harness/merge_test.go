@@ -304,6 +304,28 @@ func TestMergeRequestHandsOverToTheAcceptedSocket(t *testing.T) {
 	}
 }
 
+// A snapshot read while the handshake was under way but merged after the
+// accepted socket's trace (the poller and the ring reader race) must not
+// turn the accepted socket back into a request: the timeline reads as if
+// the snapshot had come first.
+func TestMergeLateRequestSnapshotKeepsTheAcceptedSocket(t *testing.T) {
+	f := newFixture(t)
+	f.sp.requests = map[uint64]*conn{}
+	f.ev(22, 19*ms, tcpstate.Listen, tcpstate.SynRecv)
+	f.ev(22, 19*ms, tcpstate.SynRecv, tcpstate.Established)
+	f.r.mergeRequests(f.sp, []DiagSocket{request(22)}, 10*ms, 11*ms) // read before 19 ms
+	f.r.mergeRequests(f.sp, nil, 20*ms, 21*ms)
+	f.ev(22, 30*ms, tcpstate.Established, tcpstate.CloseWait)
+	f.expectStates(22, tcpstate.SynRecv, tcpstate.Established, tcpstate.CloseWait)
+	tl := f.r.TimelineOf(22)
+	if tl.Request || tl.Retransmits != 2 {
+		t.Fatalf("request %v retransmits %d", tl.Request, tl.Retransmits)
+	}
+	if first := tl.Transitions[0]; first.At != 11*ms || first.Source != Polled || first.From != tcpstate.Closed {
+		t.Fatalf("entry to SYN_RECV %+v, want the snapshot's CLOSED -> SYN_RECV at 11ms", first)
+	}
+}
+
 // A request socket that gives up (tcp_synack_retries) just goes.
 func TestMergeRequestThatDiesEndsClosed(t *testing.T) {
 	f := newFixture(t)

@@ -262,6 +262,10 @@ func (r *Recorder) mergeRequests(sp *space, socks []DiagSocket, t0, t1 time.Dura
 		}
 		present[d.Cookie] = true
 		c := sp.requests[d.Cookie]
+		if full := r.conns[d.Cookie]; c == nil && full != nil && !full.request {
+			r.lateRequest(full, d, t1, t1-sp.lastReq)
+			continue
+		}
 		if c == nil {
 			c = r.newConn(sp, d.Cookie)
 			c.request, c.local, c.remote = true, d.Local, d.Remote
@@ -278,6 +282,21 @@ func (r *Recorder) mergeRequests(sp *space, socks []DiagSocket, t0, t1 time.Dura
 		}
 	}
 	sp.lastReq = t0
+}
+
+// lateRequest merges a snapshot that saw a request socket after the trace
+// of the socket accepted from it was delivered (the snapshot was read
+// before the handshake ended, the trace merged first). The request is not
+// followed again: it is the accepted socket's past. Its timeline then reads
+// as if the snapshot had come first: CLOSED -> SYN_RECV dated by the
+// snapshot where that is earlier than the traced creation, and the
+// request's SYN-ACK retransmits.
+func (r *Recorder) lateRequest(c *conn, d DiagSocket, at, window time.Duration) {
+	c.retrans = max(c.retrans, d.Retrans)
+	if len(c.trans) == 0 || c.trans[0].To != tcpstate.SynRecv || c.trans[0].At <= at {
+		return
+	}
+	c.trans[0] = Transition{From: tcpstate.Closed, To: tcpstate.SynRecv, At: at, Window: window, Source: Polled}
 }
 
 // mergePolled builds timelines from snapshots alone (ModePoll).

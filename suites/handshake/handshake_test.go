@@ -85,11 +85,16 @@ var _ = Describe("the three-way handshake", Label("handshake"), func() {
 			server, err := ln.Accept(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(server.Close)
-			// The request is answered and the accepted socket is
-			// ESTABLISHED, as the kernel itself reports. (The recorder
-			// joins the request's timeline to the accepted socket's when
-			// they share a cookie; that hand-over is not reliable yet and
-			// is not asserted here.)
+			// The accepted socket is the request grown up: the kernel
+			// copies the request's cookie into it, and its timeline
+			// continues the request's (SYN_RECV since the SYN, with its
+			// SYN-ACK retransmits) rather than starting anew.
+			Eventually(lab.TimelineFunc(server)).WithContext(ctx).Should(HaveStates(SynRecv, Established))
+			tl := lab.Timeline(server)
+			Expect(tl.Request).To(BeFalse())
+			Expect(tl.Remote).To(Equal(mustLocal(client)))
+			Expect(lab.RequestTimeline().Transitions).To(BeEmpty(), "no request socket is left")
+			// The kernel agrees: the socket is ESTABLISHED.
 			d, err := lab.Server.NS.NewDiag()
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(d.Close)
