@@ -196,11 +196,11 @@ func (r *releaser) run() {
 // keepWindow is how close a deadline must be for the releaser to sleep
 // without giving up its P (the Go runtime's licence to run Go code). A
 // thread back from an ordinary system call must win a P back first, and
-// with both busy that took up to 10 ms here (the scheduler's time slice):
-// most of the releaser's p99 lateness (3-7 ms end to end before, 1.6-3 ms
-// after; BENCHMARKS.md). Keeping the P costs the rest of the process that
-// P, and delays a garbage collector's stop-the-world, for at most this long.
-const keepWindow = 2 * time.Millisecond
+// with both busy that can take a scheduler time slice (up to 10 ms here).
+// Keeping the P costs the rest of the process that P, and delays a
+// garbage collector's stop-the-world, for at most this long before each
+// deadline; the last spinWindow of it is spent spinning anyway.
+const keepWindow = 500 * time.Microsecond
 
 // ppollKeepingP is ppoll(2) as a raw system call: the runtime does not see
 // the thread leave, so the P stays with it.
