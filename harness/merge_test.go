@@ -383,3 +383,18 @@ func TestMergeChildBornInSynRecvStartsLikeATracedOne(t *testing.T) {
 		t.Fatalf("birth %+v", tl.Transitions[0])
 	}
 }
+
+// A connect still in SYN_SENT knows its address but not yet its port (the
+// tracepoint fires before the port is chosen); a listener has no peer.
+// The header says so instead of printing an invalid address.
+func TestTimelineHeaderShowsMissingPortsAndPeers(t *testing.T) {
+	f := newFixture(t)
+	f.r.deliver(&event{ts: int64(ms), cookie: 30, netCookie: 77, from: tcpstate.Closed, to: tcpstate.SynSent, proto: 6,
+		local: netip.AddrPortFrom(cli.Addr(), 0), remote: srv})
+	f.r.deliver(&event{ts: int64(ms), cookie: 31, netCookie: 77, from: tcpstate.Closed, to: tcpstate.Listen, proto: 6, local: srv})
+	for cookie, want := range map[uint64]string{30: "198.18.0.1:* -> 198.18.0.2:8080", 31: "198.18.0.2:8080 -> *"} {
+		if head := strings.SplitN(f.r.TimelineOf(cookie).String(), "\n", 2)[0]; !strings.Contains(head, want) {
+			t.Errorf("header %q, want it to contain %q", head, want)
+		}
+	}
+}

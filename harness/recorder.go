@@ -236,8 +236,8 @@ func (r *Recorder) deliver(ev *event) {
 		r.duplicates++
 		return
 	}
-	if ev.local.Port() != 0 {
-		c.local = ev.local
+	if ev.local.Port() != 0 || !c.local.IsValid() {
+		c.local = ev.local // SYN_SENT knows its address before its port
 	}
 	if ev.remote.Port() != 0 {
 		c.remote = ev.remote

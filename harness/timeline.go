@@ -193,11 +193,7 @@ func (t Timeline) String() string {
 	if t.Request {
 		kind = fmt.Sprintf("request socket (%d SYN-ACK retransmits)", t.Retransmits)
 	}
-	remote := "*" // a listener has no peer
-	if t.Remote.IsValid() {
-		remote = t.Remote.String()
-	}
-	fmt.Fprintf(&b, "%s %d %v -> %s in %s (%s)", kind, t.Cookie, t.Local, remote, t.Namespace, t.Mode)
+	fmt.Fprintf(&b, "%s %d %s -> %s in %s (%s)", kind, t.Cookie, endpointString(t.Local), endpointString(t.Remote), t.Namespace, t.Mode)
 	if len(t.Transitions) == 0 {
 		b.WriteString("\n  (no transitions recorded)")
 		return b.String()
@@ -217,4 +213,18 @@ func (t Timeline) String() string {
 	}
 	fmt.Fprintf(&b, "\n  now +%.6fs in %v", (t.Now - t0).Seconds(), t.Current())
 	return b.String()
+}
+
+// endpointString prints an address of a timeline's header: "*" for none (a
+// listener's peer, a socket that never got an address) and addr:* for an
+// address without a port yet (a connect still in SYN_SENT, or one that
+// failed before a port was chosen).
+func endpointString(a netip.AddrPort) string {
+	switch {
+	case !a.IsValid():
+		return "*"
+	case a.Port() == 0:
+		return strings.TrimSuffix(a.String(), ":0") + ":*"
+	}
+	return a.String()
 }

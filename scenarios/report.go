@@ -30,6 +30,12 @@ func WriteText(w io.Writer, r *Result) {
 	for _, s := range r.Sockets {
 		fmt.Fprintf(w, "  %s (%s): %s\n", s.Name, s.Host, strings.ReplaceAll(s.Text, "\n", "\n    "))
 	}
+	if len(r.KernelView) > 0 {
+		fmt.Fprintf(w, "  the kernel, when the run failed:\n")
+		for _, l := range r.KernelView {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
 }
 
 // WriteJSON writes every result as one JSON document.

@@ -31,6 +31,9 @@ type Result struct {
 	// MonoOffset turns a transition's CLOCK_MONOTONIC time into Unix
 	// nanoseconds, to draw states and packets on one axis.
 	MonoOffset int64 `json:"mono_offset_ns"`
+	// KernelView is what sock_diag and the recorder's counters said when
+	// the run failed (at the failed step, or after the expectations).
+	KernelView []string `json:"kernel_view,omitempty"`
 }
 
 // Check is one verdict: a step's result, an expectation, or a failure of
@@ -125,6 +128,9 @@ func (r *run) finish(ctx context.Context) *Result {
 	r.res.Passed = true
 	for _, c := range r.res.Checks {
 		r.res.Passed = r.res.Passed && c.OK
+	}
+	if !r.res.Passed && r.res.KernelView == nil {
+		r.res.KernelView = r.kernelView()
 	}
 	r.res.Duration = time.Since(r.start)
 	return r.res

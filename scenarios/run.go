@@ -126,6 +126,7 @@ func runFamily(ctx context.Context, s *Scenario, f harness.Family, o Options) (*
 	for _, st := range s.Steps {
 		if err := r.step(ctx, st); err != nil {
 			r.res.fail(st.Pos.String(), err.Error())
+			r.res.KernelView = r.kernelView() // now, before anything moves on
 			break
 		}
 	}

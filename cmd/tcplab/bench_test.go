@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,9 @@ func BenchmarkCatalog(b *testing.B) {
 		}
 		for _, r := range results {
 			if !r.Passed {
-				b.Fatalf("%s over %s failed", r.Scenario, r.Family)
+				var report strings.Builder
+				scenarios.WriteText(&report, r)
+				b.Fatalf("%s over %s failed:\n%s", r.Scenario, r.Family, report.String())
 			}
 		}
 		wall := time.Since(start)

@@ -50,7 +50,17 @@ var _ = Describe("FIN_WAIT2", Label("finwait2"), func() {
 			tl := lab.Timeline(client)
 			Expect(tl).To(HaveStates(SynSent, Established, FinWait1, FinWait2, Closed))
 			expectDwell(tl, finTimeout)
-			Expect(lab.Timeline(server)).To(BeInState(CloseWait))
+			// The reaping is silent: a timewait socket (substate
+			// FIN_WAIT2) just expires, and the server stays in
+			// CLOSE_WAIT. Rarely the kernel kept the orphan as a full
+			// socket instead (the ACK of its FIN came in while close()
+			// still held it); then its timer ends it with an RST to the
+			// peer, and the end is traced rather than seen by sock_diag.
+			if last := tl.Transitions[len(tl.Transitions)-1]; last.Source == harness.Traced {
+				Eventually(lab.TimelineFunc(server)).WithContext(ctx).Should(HaveStates(SynRecv, Established, CloseWait, Closed))
+			} else {
+				Expect(lab.Timeline(server)).To(BeInState(CloseWait))
+			}
 		}, Families(SpecTimeout(30*time.Second)))
 
 	DescribeTable("ends after TCP_LINGER2 for an orphan, whatever tcp_fin_timeout says",
