@@ -50,7 +50,7 @@ func diagSockets(h *harness.Host) ([]harness.DiagSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	socks, err := d.Sockets(harness.AllStates)
 	slices.SortFunc(socks, func(a, b harness.DiagSocket) int { return int(a.State) - int(b.State) })
 	return socks, err
