@@ -86,6 +86,8 @@ bench: deps
 	$(GO) test -run '^$$' -bench 'QueueThroughput' -benchtime=20000x -count=1 ./faults/ | tee -a $(OUT)/bench-faults.txt
 	$(GO) test -run '^$$' -bench 'Catalog' -benchtime=1x -count=1 ./cmd/tcplab/ | tee $(OUT)/bench-catalog.txt
 	$(GO) test -run '^$$' -bench 'Boot' -benchtime=1x -count=1 ./ci/vm/ | tee $(OUT)/bench-vm.txt
+	$(GO) run ./ci/vm -kernels "$(KERNELS)" -suites "" -bench "./faults=ApplyUndo/" -benchtime 50x \
+		-out $(OUT)/vm-bench | tee $(OUT)/bench-vm-faults.txt
 
 # The main job: what this kernel offers, then the whole scenario
 # catalogue against it, with the reports.

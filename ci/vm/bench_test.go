@@ -69,7 +69,7 @@ func BenchmarkBoot(b *testing.B) {
 		}
 	})
 	b.Run("first-spec", func(b *testing.B) {
-		bins, err := buildSuites(context.Background(), o)
+		bins, err := buildPayload(context.Background(), o)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,4 +16,9 @@
 //	go run ./ci/vm -kernels "6.1 6.12"
 //	go run ./ci/vm -deb linux-image-6.8.0-45-generic_amd64.deb
 //	go run ./ci/vm -vmlinuz /boot/vmlinuz-x -modules /lib/modules/x
+//
+// It also runs Go benchmarks that need a kernel feature the host lacks,
+// after the suites or alone; their lines are printed per kernel:
+//
+//	go run ./ci/vm -suites "" -bench "./faults=ApplyUndo/" -benchtime 50x
 package main

@@ -68,7 +68,13 @@ for s in {{.Suites}}; do
 	echo "TCPLAB-SUITE-DONE $s $r"
 	[ $r -eq 0 ] || rc=1
 done
-echo "TCPLAB-EXIT $rc"
+{{range .Benches}}
+echo "TCPLAB-BENCH {{.Name}} $(cut -d' ' -f1 /proc/uptime)"
+/benches/{{.Name}}.test -test.run '^$' -test.bench '{{.Regex}}' -test.benchtime={{$.Benchtime}} > /out/bench-{{.Name}}.txt 2>&1
+r=$?
+echo "TCPLAB-BENCH-DONE {{.Name}} $r"
+[ $r -eq 0 ] || rc=1
+{{end}}echo "TCPLAB-EXIT $rc"
 tar -cf - -C /out . | gzip | base64 > /dev/ttyS1
 echo "TCPLAB-RESULTS-SENT"
 sync
@@ -78,7 +84,7 @@ poweroff -f
 // initramfs builds (or finds in the cache) the kernel's initramfs: an
 // uncompressed cpio, since the kernel copies it faster than it could
 // gunzip it under emulation. The name is the hash of everything in it.
-func initramfs(k *kernel, bins map[string]string, filter, cache string) (string, error) {
+func initramfs(k *kernel, bins *payload, filter, benchtime, cache string) (string, error) {
 	modDir := filepath.Join(cache, "modules", k.Release)
 	order, err := func() ([]string, error) {
 		idx, err := indexModules(k.Modules)
@@ -90,16 +96,23 @@ func initramfs(k *kernel, bins map[string]string, filter, cache string) (string,
 	if err != nil {
 		return "", fmt.Errorf("modules of %s: %w", k.Release, err)
 	}
-	names := make([]string, 0, len(bins))
-	for n := range bins {
+	names := make([]string, 0, len(bins.suites))
+	for n := range bins.suites {
 		names = append(names, n)
+	}
+	type benchItem struct{ Name, Regex string }
+	var benches []benchItem
+	for _, b := range bins.benches {
+		benches = append(benches, benchItem{b.name, strings.ReplaceAll(b.regex, "'", "")})
 	}
 	sort.Strings(names)
 	var script bytes.Buffer
-	if err := initScript.Execute(&script, map[string]string{
-		"Modules": strings.Join(order, " "),
-		"Suites":  strings.Join(names, " "),
-		"Filter":  strings.ReplaceAll(filter, "'", ""),
+	if err := initScript.Execute(&script, map[string]any{
+		"Modules":   strings.Join(order, " "),
+		"Suites":    strings.Join(names, " "),
+		"Filter":    strings.ReplaceAll(filter, "'", ""),
+		"Benches":   benches,
+		"Benchtime": strings.ReplaceAll(benchtime, "'", ""),
 	}); err != nil {
 		return "", err
 	}
@@ -114,7 +127,10 @@ func initramfs(k *kernel, bins map[string]string, filter, cache string) (string,
 		items = append(items, item{name: "lib/modules/" + m + ".ko", perm: 0o644, src: filepath.Join(modDir, m+".ko")})
 	}
 	for _, n := range names {
-		items = append(items, item{name: "suites/" + n + ".test", perm: 0o755, src: bins[n]})
+		items = append(items, item{name: "suites/" + n + ".test", perm: 0o755, src: bins.suites[n]})
+	}
+	for _, b := range bins.benches {
+		items = append(items, item{name: "benches/" + b.name + ".test", perm: 0o755, src: b.bin})
 	}
 	if k.Config != "" {
 		items = append(items, item{name: "boot/config-" + k.Release, perm: 0o644, src: k.Config})
@@ -139,7 +155,7 @@ func initramfs(k *kernel, bins map[string]string, filter, cache string) (string,
 	}
 	var buf bytes.Buffer
 	c := &cpioWriter{w: &buf}
-	for _, d := range []string{"bin", "dev", "proc", "sys", "run", "tmp", "boot", "lib", "lib/modules", "suites", "etc"} {
+	for _, d := range []string{"bin", "dev", "proc", "sys", "run", "tmp", "boot", "lib", "lib/modules", "suites", "benches", "etc"} {
 		c.dir(d)
 	}
 	c.symlink("bin/sh", "busybox")

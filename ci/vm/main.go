@@ -28,6 +28,8 @@ type options struct {
 	vmlinuz   string
 	modules   string
 	suites    []string
+	benches   []bench
+	benchtime string
 	filter    string
 	out       string
 	cache     string
@@ -44,7 +46,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.deb, "deb", "", "boot this linux-image .deb instead of fetching")
 	fs.StringVar(&o.vmlinuz, "vmlinuz", "", "boot this kernel image instead of fetching (with -modules)")
 	fs.StringVar(&o.modules, "modules", "", "the kernel's modules directory (lib/modules/RELEASE)")
-	suites := fs.String("suites", defaultSuites, "suite packages to run, space-separated")
+	suites := fs.String("suites", defaultSuites, "suite packages to run, space-separated (may be empty)")
+	benches := fs.String("bench", "", "Go benchmarks to run after the suites, space-separated PKG=REGEX")
+	fs.StringVar(&o.benchtime, "benchtime", "50x", "-test.benchtime for the benchmarks")
 	fs.StringVar(&o.filter, "label-filter", defaultFilter, "Ginkgo label filter inside the VM")
 	fs.StringVar(&o.out, "out", "out/vm", "where reports, serial logs and the results table go")
 	fs.StringVar(&o.cache, "cache", defaultCache(), "download and initramfs cache")
@@ -60,6 +64,13 @@ func parseFlags(args []string) (*options, error) {
 	}
 	o.kernels = strings.Fields(*kernels)
 	o.suites = strings.Fields(*suites)
+	var err error
+	if o.benches, err = parseBenches(*benches); err != nil {
+		return nil, err
+	}
+	if len(o.suites) == 0 && len(o.benches) == 0 {
+		return nil, errors.New("nothing to run: give -suites or -bench")
+	}
 	if (o.vmlinuz == "") != (o.modules == "") {
 		return nil, errors.New("-vmlinuz and -modules go together")
 	}
@@ -117,7 +128,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	bins, err := buildSuites(ctx, o)
+	bins, err := buildPayload(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -135,13 +146,18 @@ func run(ctx context.Context, o *options) error {
 			failed = append(failed, k.Release)
 		}
 	}
-	table, err := buildMatrix(o.hostJUnit, legs)
-	if err != nil {
-		return err
+	if len(o.suites) > 0 {
+		table, err := buildMatrix(o.hostJUnit, legs)
+		if err != nil {
+			return err
+		}
+		fmt.Print(table.render())
+		if err := table.write(o.out); err != nil {
+			return err
+		}
 	}
-	fmt.Print(table.render())
-	if err := table.write(o.out); err != nil {
-		return err
+	for _, l := range legs {
+		printBenches(l, bins.benches)
 	}
 	for _, l := range legs {
 		if l.boot > 0 {

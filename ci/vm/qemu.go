@@ -29,12 +29,12 @@ type leg struct {
 // errHang means the guest did not finish in time.
 var errHang = errors.New("guest did not finish in time")
 
-func (l *leg) run(ctx context.Context, o *options, bins map[string]string, accel string) error {
+func (l *leg) run(ctx context.Context, o *options, bins *payload, accel string) error {
 	l.exit = -1
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return err
 	}
-	initrd, err := initramfs(l.kernel, bins, o.filter, o.cache)
+	initrd, err := initramfs(l.kernel, bins, o.filter, o.benchtime, o.cache)
 	if err != nil {
 		return err
 	}
@@ -46,9 +46,9 @@ func (l *leg) run(ctx context.Context, o *options, bins map[string]string, accel
 	image := pvhImage(l.kernel.Vmlinuz, filepath.Join(o.cache, "pvh", l.kernel.Release))
 	err = boot(ctx, accel, image, initrd, console, results, o.timeout, func(line string, at time.Duration) {
 		switch {
-		case strings.HasPrefix(line, "TCPLAB-SUITE ") && l.boot == 0:
+		case (strings.HasPrefix(line, "TCPLAB-SUITE ") || strings.HasPrefix(line, "TCPLAB-BENCH ")) && l.boot == 0:
 			l.boot = at
-		case strings.HasPrefix(line, "TCPLAB-SUITE-DONE "):
+		case strings.HasPrefix(line, "TCPLAB-SUITE-DONE "), strings.HasPrefix(line, "TCPLAB-BENCH-DONE "):
 			fmt.Printf("%s: %s\n", l.kernel.Release, line)
 		case strings.HasPrefix(line, "TCPLAB-INSMOD-FAILED "):
 			fmt.Printf("%s: %s\n", l.kernel.Release, line)
@@ -64,7 +64,7 @@ func (l *leg) run(ctx context.Context, o *options, bins map[string]string, accel
 		return fmt.Errorf("results: %w (serial log: %s)", err, console)
 	}
 	if l.exit != 0 {
-		return fmt.Errorf("suites failed in the guest (exit %d; logs in %s)", l.exit, l.dir)
+		return fmt.Errorf("suites or benchmarks failed in the guest (exit %d; logs in %s)", l.exit, l.dir)
 	}
 	return nil
 }

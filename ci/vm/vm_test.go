@@ -83,6 +83,9 @@ func TestFlagsRefuseWhatCannotWork(t *testing.T) {
 		{"-accel", "hvf"},
 		{"-kernels", ""},
 		{"extra"},
+		{"-suites", ""},          // nothing to run
+		{"-bench", "./faults"},   // no regex
+		{"-bench", "=ApplyUndo"}, // no package
 	} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("%v accepted", args)
@@ -91,6 +94,11 @@ func TestFlagsRefuseWhatCannotWork(t *testing.T) {
 	o, err := parseFlags([]string{"-deb", "k.deb"})
 	if err != nil || o.kernels != nil || o.deb != "k.deb" {
 		t.Errorf("-deb: %+v %v", o, err)
+	}
+	o, err = parseFlags([]string{"-suites", "", "-bench", "./faults=ApplyUndo/ ./harness=Pair"})
+	if err != nil || len(o.suites) != 0 || len(o.benches) != 2 ||
+		o.benches[0] != (bench{name: "faults", bin: "./faults", regex: "ApplyUndo/"}) || o.benches[1].name != "harness" {
+		t.Errorf("-bench: %+v %v", o, err)
 	}
 }
 
