@@ -92,8 +92,14 @@ func (d *Diag) dump(f Family, mask uint32, out []DiagSocket) ([]DiagSocket, erro
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	req := d.request(f, mask, unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-	err := d.exchange(req, func(s DiagSocket) { out = append(out, s) })
+	err := d.exchange(req, d.seq, 1, func(s DiagSocket) { out = append(out, s) })
 	return out, err
+}
+
+// SocketKey names one socket for a lookup: its 4-tuple and its cookie.
+type SocketKey struct {
+	Local, Remote netip.AddrPort
+	Cookie        uint64
 }
 
 // Lookup finds the one socket with this 4-tuple and cookie, full or
@@ -101,25 +107,55 @@ func (d *Diag) dump(f Family, mask uint32, out []DiagSocket) ([]DiagSocket, erro
 // hash bucket as Sockets does. ok is false when there is none.
 // Equivalent to: `ss -tan src LOCAL dst REMOTE`, without the walk.
 func (d *Diag) Lookup(local, remote netip.AddrPort, cookie uint64) (s DiagSocket, ok bool, err error) {
-	f := IPv4
-	if local.Addr().Is6() {
-		f = IPv6
+	found, err := d.LookupAll([]SocketKey{{local, remote, cookie}})
+	if err != nil || len(found) == 0 {
+		return DiagSocket{}, false, err
 	}
+	return found[0], true, nil
+}
+
+// lookupBatch bounds the lookups sent in one message: their replies, an
+// skb of about a kilobyte each, must fit the socket's default receive
+// buffer (208 KiB). Were it to overflow, the kernel reports ENOBUFS.
+const lookupBatch = 64
+
+// LookupAll looks up many sockets as Lookup does one, and returns those
+// found. The requests go to the kernel together, a batch per message: two
+// system calls per batch rather than per socket.
+func (d *Diag) LookupAll(keys []SocketKey) ([]DiagSocket, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var found []DiagSocket
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), lookupBatch)]
+		keys = keys[len(batch):]
+		first := d.seq + 1
+		msg := make([]byte, 0, len(batch)*(unix.NLMSG_HDRLEN+sizeofReqV2))
+		for _, k := range batch {
+			msg = append(msg, d.lookupRequest(k)...)
+		}
+		if err := d.exchange(msg, first, len(batch), func(s DiagSocket) { found = append(found, s) }); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
+// lookupRequest builds the exact-match request for k; the caller holds d.mu.
+func (d *Diag) lookupRequest(k SocketKey) []byte {
+	f := IPv4
+	if k.Local.Addr().Is6() {
+		f = IPv6
+	}
 	req := d.request(f, AllStates, unix.NLM_F_REQUEST)
 	id := req[unix.NLMSG_HDRLEN+8:]
-	binary.BigEndian.PutUint16(id[0:], local.Port())
-	binary.BigEndian.PutUint16(id[2:], remote.Port())
-	copy(id[4:20], addrBytes(local.Addr()))
-	copy(id[20:36], addrBytes(remote.Addr()))
-	binary.NativeEndian.PutUint32(id[40:], uint32(cookie))
-	binary.NativeEndian.PutUint32(id[44:], uint32(cookie>>32))
-	err = d.exchange(req, func(got DiagSocket) { s, ok = got, true })
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESTALE) {
-		return DiagSocket{}, false, nil // none, or another socket on the tuple
-	}
-	return s, ok, err
+	binary.BigEndian.PutUint16(id[0:], k.Local.Port())
+	binary.BigEndian.PutUint16(id[2:], k.Remote.Port())
+	copy(id[4:20], addrBytes(k.Local.Addr()))
+	copy(id[20:36], addrBytes(k.Remote.Addr()))
+	binary.NativeEndian.PutUint32(id[40:], uint32(k.Cookie))
+	binary.NativeEndian.PutUint32(id[44:], uint32(k.Cookie>>32))
+	return req
 }
 
 func addrBytes(a netip.Addr) []byte {
@@ -131,7 +167,8 @@ func addrBytes(a netip.Addr) []byte {
 	return b[:]
 }
 
-// request builds an inet_diag_req_v2 for TCP; the caller holds d.mu.
+// request builds an inet_diag_req_v2 for TCP, numbered with the next
+// sequence number; the caller holds d.mu.
 func (d *Diag) request(f Family, mask uint32, flags uint16) []byte {
 	d.seq++
 	req := make([]byte, unix.NLMSG_HDRLEN+sizeofReqV2)
@@ -147,18 +184,21 @@ func (d *Diag) request(f Family, mask uint32, flags uint16) []byte {
 	return req
 }
 
-// exchange sends req and hands every socket in the reply to each, until
-// the reply ends; the caller holds d.mu.
-func (d *Diag) exchange(req []byte, each func(DiagSocket)) error {
+// exchange sends msg, holding count requests numbered from first, and
+// hands every socket in the replies to each; the caller holds d.mu. A
+// dump's reply ends with NLMSG_DONE. A lookup's is one message: the socket,
+// or an error, where ENOENT and ESTALE (another socket on the tuple) mean
+// none. Replies to an earlier exchange that failed half-way are skipped.
+func (d *Diag) exchange(msg []byte, first uint32, count int, each func(DiagSocket)) error {
 	if d.fd < 0 {
 		return fmt.Errorf("sock_diag: %w", ErrClosed)
 	}
-	if err := unix.Sendto(d.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	if err := unix.Sendto(d.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return os.NewSyscallError("sendto sock_diag", err)
 	}
 	ne := binary.NativeEndian
-	dump := ne.Uint16(req[6:])&unix.NLM_F_DUMP != 0
-	for {
+	dump := ne.Uint16(msg[6:])&unix.NLM_F_DUMP != 0
+	for left := count; left > 0; {
 		n, _, err := unix.Recvfrom(d.fd, d.buf, 0)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
@@ -173,28 +213,32 @@ func (d *Diag) exchange(req []byte, each func(DiagSocket)) error {
 			}
 			typ, seq, data := ne.Uint16(b[4:]), ne.Uint32(b[8:]), b[unix.NLMSG_HDRLEN:l]
 			b = b[min((l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1), len(b)):]
-			if seq != d.seq {
+			if seq-first >= uint32(count) {
 				continue
 			}
 			switch typ {
 			case unix.NLMSG_DONE:
-				return nil
+				left--
 			case unix.NLMSG_ERROR:
-				if len(data) >= 4 {
-					if e := int32(ne.Uint32(data)); e != 0 {
-						return fmt.Errorf("sock_diag: %w", unix.Errno(-e))
-					}
+				left--
+				if len(data) < 4 {
+					continue
 				}
-				return nil
-			}
-			if s, ok := parseDiagMsg(data); ok {
-				each(s)
+				e := unix.Errno(-int32(ne.Uint32(data)))
+				if e != 0 && (dump || e != unix.ENOENT && e != unix.ESTALE) {
+					return fmt.Errorf("sock_diag: %w", e)
+				}
+			default:
+				if s, ok := parseDiagMsg(data); ok {
+					each(s)
+				}
 				if !dump {
-					return nil // a lookup answers with one message
+					left--
 				}
 			}
 		}
 	}
+	return nil
 }
 
 func parseDiagMsg(b []byte) (DiagSocket, bool) {

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/tcplab/tcplab/harness/tcpstate"
@@ -63,33 +62,25 @@ func (r *Recorder) snapshot(sp *space) (socks []DiagSocket, covered map[uint64]b
 		r.mu.Unlock()
 		return nil, map[uint64]bool{}, nil // nothing to look for
 	}
-	type want struct {
-		local, remote netip.AddrPort
-		cookie        uint64
-	}
-	var wants []want
+	var keys []SocketKey
 	if len(sp.watch) <= lookupLimit {
 		for ck, c := range sp.watch {
-			wants = append(wants, want{c.local, c.remote, ck})
+			keys = append(keys, SocketKey{c.local, c.remote, ck})
 		}
 	}
 	r.mu.Unlock()
-	if wants == nil {
+	if keys == nil {
 		return dump()
 	}
-	covered = make(map[uint64]bool, len(wants))
-	for _, w := range wants {
-		if !w.local.IsValid() || w.local.Port() == 0 {
+	covered = make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		if !k.Local.IsValid() || k.Local.Port() == 0 {
 			return dump() // no tuple known: only a dump can find it
 		}
-		s, ok, err := sp.diag.Lookup(w.local, w.remote, w.cookie)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ok {
-			socks = append(socks, s)
-		}
-		covered[w.cookie] = true
+		covered[k.Cookie] = true
+	}
+	if socks, err = sp.diag.LookupAll(keys); err != nil {
+		return nil, nil, err
 	}
 	return socks, covered, nil
 }
