@@ -2,13 +2,18 @@ package harness
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tcplab/tcplab/harness/tcpstate"
+	"golang.org/x/sys/unix"
 )
 
 // closeShape is how a churn loop ends its connections.
@@ -32,17 +37,18 @@ var (
 )
 
 // churn runs workers connect/close loops in p until n connections are done
-// and returns the client endpoints.
-func churn(tb testing.TB, p *Pair, shape closeShape, workers, n int) []*Endpoint {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+// and returns the client sockets' cookies. Each loop makes the system calls
+// a lean server and client would and no more: connect (the handshake ends
+// inside it on a veth), accept, close, read to EOF, close; sockets come
+// from the namespace's pool. The cookie is read for the recorder's check.
+func churn(tb testing.TB, p *Pair, shape closeShape, workers, n int) []uint64 {
 	for _, h := range p.Hosts() {
 		if err := h.NS.SetSysctl(TCPMaxTwBuckets, "0"); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	var next atomic.Int64
-	clients := make([][]*Endpoint, workers)
+	cookies := make([][]uint64, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		ln, err := p.Server.Listen(IPv4, 0, 1024)
@@ -54,38 +60,74 @@ func churn(tb testing.TB, p *Pair, shape closeShape, workers, n int) []*Endpoint
 		go func() {
 			defer wg.Done()
 			defer ln.Close()
-			for next.Add(1) <= int64(n) {
-				c, err := p.Client.Dial(ctx, addr)
-				if err != nil {
-					tb.Error(err)
-					return
-				}
-				s, err := ln.Accept(ctx)
-				if err != nil {
-					tb.Error(err)
-					return
-				}
-				if shape.reset {
-					_ = c.SetLinger(true, 0)
-				}
-				_ = c.Close()
-				if !shape.reset {
-					if _, err := s.ReadAll(ctx); err != nil {
-						tb.Error(err)
-						return
-					}
-				}
-				_ = s.Close()
-				clients[w] = append(clients[w], c)
+			if err := churnLoop(p.Client, ln, sockaddr(addr), shape.reset, &next, int64(n), &cookies[w]); err != nil {
+				tb.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	var all []*Endpoint
-	for _, c := range clients {
+	var all []uint64
+	for _, c := range cookies {
 		all = append(all, c...)
 	}
 	return all
+}
+
+func churnLoop(client *Host, ln *Endpoint, to unix.Sockaddr, reset bool, next *atomic.Int64, n int64, cookies *[]uint64) error {
+	lfd := ln.FD()
+	var buf [64]byte
+	for next.Add(1) <= n {
+		fd, err := client.NS.sockets.get(client.NS, IPv4)
+		if err != nil {
+			return err
+		}
+		ck, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
+		if err != nil {
+			return fmt.Errorf("cookie: %w", err)
+		}
+		if err := unix.Connect(fd, to); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+			return fmt.Errorf("connect: %w", err)
+		}
+		sfd, err := retryOnEAGAIN(lfd, unix.POLLIN, func() (int, error) {
+			nfd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			return nfd, err
+		})
+		if err != nil {
+			return fmt.Errorf("accept: %w", err)
+		}
+		if reset {
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}); err != nil {
+				return fmt.Errorf("linger: %w", err)
+			}
+		}
+		if err := unix.Close(fd); err != nil {
+			return fmt.Errorf("close: %w", err)
+		}
+		if !reset {
+			if _, err := retryOnEAGAIN(sfd, unix.POLLIN, func() (int, error) { return unix.Read(sfd, buf[:]) }); err != nil {
+				return fmt.Errorf("read: %w", err)
+			}
+		}
+		if err := unix.Close(sfd); err != nil {
+			return fmt.Errorf("close: %w", err)
+		}
+		*cookies = append(*cookies, ck)
+	}
+	return nil
+}
+
+// retryOnEAGAIN calls op until it does not fail with EAGAIN, polling fd
+// for events in between.
+func retryOnEAGAIN(fd int, events int16, op func() (int, error)) (int, error) {
+	for {
+		r, err := op()
+		if !errors.Is(err, unix.EAGAIN) {
+			return r, err
+		}
+		if _, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: events}}, 5000); err != nil && !errors.Is(err, unix.EINTR) {
+			return -1, err
+		}
+	}
 }
 
 // BenchmarkRecorderChurn measures transitions recorded per second under
@@ -142,13 +184,13 @@ func recorderChurn(b *testing.B, shape closeShape) {
 	// Every connection's timeline must be whole and in its own namespace.
 	incomplete := 0
 	for _, c := range clients {
-		tl := rec.Timeline(c)
+		tl := rec.TimelineOf(c)
 		if tl.Namespace != p.Client.NS.String() {
 			b.Fatalf("misattributed:\n%s", tl)
 		}
 		if !equalStates(tl.States(), shape.client) {
 			if incomplete++; incomplete == 1 {
-				b.Logf("incomplete client timeline (%+v):\n%s", st, tl)
+				b.Logf("incomplete client timeline (%+v):\n%s\nsock_diag: %s", st, tl, kernelSockets(p, tl.Local))
 			}
 		}
 	}
@@ -195,6 +237,33 @@ func BenchmarkSSPollingChurn(b *testing.B) {
 		b.ReportMetric(100*float64(seen[s])/float64(b.N), "%seen-"+s.String())
 	}
 	b.ReportMetric(float64(polls.Load()), "polls")
+}
+
+// kernelSockets lists what sock_diag shows of the connection with this
+// local address in either namespace: the kernel's word on a timeline that
+// looks incomplete.
+func kernelSockets(p *Pair, local netip.AddrPort) string {
+	var out []string
+	for _, h := range p.Hosts() {
+		d, err := h.NS.NewDiag()
+		if err != nil {
+			return err.Error()
+		}
+		socks, err := d.Sockets(AllStates)
+		_ = d.Close()
+		if err != nil {
+			return err.Error()
+		}
+		for _, s := range socks {
+			if s.Local == local || s.Remote == local {
+				out = append(out, fmt.Sprintf("%s: %s %s -> %s timer %d expires %v retrans %d", h.Name, s.State, s.Local, s.Remote, s.Timer, s.Expires, s.Retrans))
+			}
+		}
+	}
+	if out == nil {
+		return "none"
+	}
+	return strings.Join(out, "; ")
 }
 
 func equalStates(a, b []tcpstate.State) bool {
