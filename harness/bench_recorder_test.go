@@ -209,6 +209,7 @@ func recorderChurn(b *testing.B, shape closeShape) {
 	b.ReportMetric(float64(st.Failed), "lost")
 	b.ReportMetric(float64(st.PrimaryMisses), "rescued")
 	b.ReportMetric(float64(st.Duplicates), "duplicates")
+	b.ReportMetric(float64(st.Gaps), "gaps")
 	b.ReportMetric(float64(incomplete), "incomplete")
 	if incomplete > 0 {
 		b.Fatalf("%d timelines incomplete", incomplete)

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -396,5 +397,40 @@ func TestTimelineHeaderShowsMissingPortsAndPeers(t *testing.T) {
 		if head := strings.SplitN(f.r.TimelineOf(cookie).String(), "\n", 2)[0]; !strings.Contains(head, want) {
 			t.Errorf("header %q, want it to contain %q", head, want)
 		}
+	}
+}
+
+// A traced transition that does not start where the last one ended means
+// one went missing: it is counted and fails Sync, though every counter
+// agreed.
+func TestRecorderCountsATimelineThatSkipsAState(t *testing.T) {
+	f := newFixture(t)
+	f.ev(1, 1*ms, tcpstate.Closed, tcpstate.SynSent)
+	f.ev(1, 2*ms, tcpstate.SynSent, tcpstate.Established)
+	f.ev(1, 4*ms, tcpstate.FinWait1, tcpstate.FinWait2) // ESTABLISHED -> FIN_WAIT1 never came
+	if st, _ := f.r.Stats(); st.Gaps != 1 {
+		t.Fatalf("gaps %d, want 1", st.Gaps)
+	}
+	err := f.r.gapError()
+	if !errors.Is(err, ErrLostEvents) || !strings.Contains(err.Error(), "ESTABLISHED, then FIN_WAIT1 -> FIN_WAIT2") {
+		t.Fatalf("gap error %v", err)
+	}
+}
+
+// The rescue copy's duplicate of a hit can arrive after the socket's next
+// hit: it is dropped as a duplicate, not taken for a gap.
+func TestRecorderDropsADuplicateThatArrivesLate(t *testing.T) {
+	f := newFixture(t)
+	f.ev(1, 1*ms, tcpstate.Closed, tcpstate.SynSent)
+	f.ev(1, 2*ms, tcpstate.SynSent, tcpstate.Established)
+	f.ev(1, 3*ms, tcpstate.Established, tcpstate.FinWait1)
+	f.ev(1, 3*ms, tcpstate.FinWait1, tcpstate.FinWait2)
+	f.ev(1, 3*ms, tcpstate.Established, tcpstate.FinWait1)
+	f.expectStates(1, tcpstate.SynSent, tcpstate.Established, tcpstate.FinWait1, tcpstate.FinWait2)
+	if st, _ := f.r.Stats(); st.Gaps != 0 || st.Duplicates != 1 {
+		t.Fatalf("stats %+v, want one duplicate and no gap", st)
+	}
+	if err := f.r.gapError(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -66,6 +66,8 @@ type Recorder struct {
 	unattributed uint64
 	evicted      uint64
 	duplicates   uint64
+	gaps         uint64 // traced transitions that did not start where the last ended
+	firstGap     string // the first of them, for the error
 	failed       error
 
 	rounds atomic.Uint64 // poll rounds done
@@ -230,11 +232,27 @@ func (r *Recorder) deliver(ev *event) {
 	if c.request && r.becomeFull(sp, c, ev) {
 		return
 	}
-	if n := len(c.trans); n > 0 && c.trans[n-1].From == ev.from && c.trans[n-1].To == ev.to && c.trans[n-1].Source == Traced {
-		// Both copies of the program recorded this hit (see role): a
-		// change of state cannot repeat itself.
-		r.duplicates++
-		return
+	if n := len(c.trans); n > 0 && c.trans[n-1].Source == Traced {
+		last := c.trans[n-1]
+		switch {
+		case last.From == ev.from && last.To == ev.to:
+			// Both copies of the program recorded this hit (see role): a
+			// change of state cannot repeat itself.
+			r.duplicates++
+			return
+		case last.To != ev.from && n >= 2 && c.trans[n-2].From == ev.from && c.trans[n-2].To == ev.to:
+			// The same, with the socket's next hit recorded in between
+			// (the rescue copy's run was interrupted by it).
+			r.duplicates++
+			return
+		case last.To != ev.from:
+			// The kernel moved the socket through a state the trace
+			// never showed: a transition is missing, and the counters
+			// did not see it go.
+			if r.gaps++; r.gaps == 1 {
+				r.firstGap = fmt.Sprintf("socket %d went %s -> %s, then %s -> %s", c.cookie, last.From, last.To, ev.from, ev.to)
+			}
+		}
 	}
 	if ev.local.Port() != 0 || !c.local.IsValid() {
 		c.local = ev.local // SYN_SENT knows its address before its port
@@ -373,6 +391,9 @@ type Stats struct {
 	Evicted                     uint64 // closed timelines forgotten past MaxConns
 	Unattributed                uint64 // events for namespaces no longer watched
 	Duplicates                  uint64 // hits both program copies recorded, dropped
+	// Traced transitions that did not start in the state the last one
+	// ended in: a transition went missing without any counter noticing.
+	Gaps uint64
 }
 
 // Stats returns the counters. Seen == Received + Failed once the ring is drained.
@@ -389,15 +410,16 @@ func (r *Recorder) Stats() (Stats, error) {
 		}
 	}
 	r.mu.Lock()
-	s.Connections, s.Evicted, s.Unattributed, s.Duplicates = len(r.conns), r.evicted, r.unattributed, r.duplicates
+	s.Connections, s.Evicted, s.Unattributed, s.Duplicates, s.Gaps = len(r.conns), r.evicted, r.unattributed, r.duplicates, r.gaps
 	r.mu.Unlock()
 	return s, nil
 }
 
 // Sync waits until every event the kernel has produced so far has been
 // received and every pending timewait check is done. It returns an error
-// wrapping ErrLostEvents if the kernel ever dropped an event, or if the
-// reader failed: every timeline is then suspect and the spec must fail.
+// wrapping ErrLostEvents if the kernel ever dropped an event, if a
+// timeline skips a state (Stats.Gaps), or if the reader failed: every
+// timeline is then suspect and the spec must fail.
 func (r *Recorder) Sync(ctx context.Context) error {
 	if r.tracer != nil {
 		seen, failed, err := r.tracer.counts()
@@ -429,7 +451,18 @@ func (r *Recorder) Sync(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.gapError(); err != nil {
+		return err
+	}
 	return r.failed
+}
+
+// gapError reports the timelines that skip a state; the caller holds r.mu.
+func (r *Recorder) gapError() error {
+	if r.gaps == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d transitions missing from their timelines; the first: %s", ErrLostEvents, r.gaps, r.firstGap)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
