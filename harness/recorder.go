@@ -67,7 +67,7 @@ type Recorder struct {
 	evicted      uint64
 	duplicates   uint64
 	gaps         uint64 // traced transitions that did not start where the last ended
-	firstGap     string // the first of them, for the error
+	vanished     uint64 // open timelines of sockets the kernel no longer has
 	failed       error
 
 	rounds atomic.Uint64 // poll rounds done
@@ -85,6 +85,17 @@ type space struct {
 	lastT0   time.Duration
 	lastReq  time.Duration // start of the last request-socket snapshot
 	polling  bool
+	// Transitions lost in this namespace that no counter saw (Gaps and
+	// Vanished in Stats), and the first of them, for Sync's error.
+	losses    int
+	firstLoss string
+}
+
+// lost notes a loss in the namespace; the caller holds r.mu.
+func (sp *space) lost(what string) {
+	if sp.losses++; sp.losses == 1 {
+		sp.firstLoss = what
+	}
 }
 
 type conn struct {
@@ -98,6 +109,7 @@ type conn struct {
 	twState tcpstate.State // substate while a timewait socket, else Invalid
 	seenAt  time.Duration  // start of the last snapshot that saw it
 	closed  bool
+	gone    bool  // open in its timeline, gone from the kernel (see checkOpen)
 	request bool  // a request socket (TCP_NEW_SYN_RECV), seen only by sock_diag
 	retrans uint8 // SYN-ACKs sent again, for a request socket
 }
@@ -249,9 +261,8 @@ func (r *Recorder) deliver(ev *event) {
 			// The kernel moved the socket through a state the trace
 			// never showed: a transition is missing, and the counters
 			// did not see it go.
-			if r.gaps++; r.gaps == 1 {
-				r.firstGap = fmt.Sprintf("socket %d went %s -> %s, then %s -> %s", c.cookie, last.From, last.To, ev.from, ev.to)
-			}
+			r.gaps++
+			sp.lost(fmt.Sprintf("socket %d went %s -> %s, then %s -> %s", c.cookie, last.From, last.To, ev.from, ev.to))
 		}
 	}
 	if ev.local.Port() != 0 || !c.local.IsValid() {
@@ -394,6 +405,9 @@ type Stats struct {
 	// Traced transitions that did not start in the state the last one
 	// ended in: a transition went missing without any counter noticing.
 	Gaps uint64
+	// Open timelines of sockets the kernel no longer has, found by Sync:
+	// their last transitions went missing the same way.
+	Vanished uint64
 }
 
 // Stats returns the counters. Seen == Received + Failed once the ring is drained.
@@ -410,35 +424,86 @@ func (r *Recorder) Stats() (Stats, error) {
 		}
 	}
 	r.mu.Lock()
-	s.Connections, s.Evicted, s.Unattributed, s.Duplicates, s.Gaps = len(r.conns), r.evicted, r.unattributed, r.duplicates, r.gaps
+	s.Connections, s.Evicted, s.Unattributed, s.Duplicates = len(r.conns), r.evicted, r.unattributed, r.duplicates
+	s.Gaps, s.Vanished = r.gaps, r.vanished
 	r.mu.Unlock()
 	return s, nil
 }
 
 // Sync waits until every event the kernel has produced so far has been
-// received and every pending timewait check is done. It returns an error
-// wrapping ErrLostEvents if the kernel ever dropped an event, if a
-// timeline skips a state (Stats.Gaps), or if the reader failed: every
-// timeline is then suspect and the spec must fail.
-func (r *Recorder) Sync(ctx context.Context) error {
-	if r.tracer != nil {
-		seen, failed, err := r.tracer.counts()
-		if err != nil {
-			return err
-		}
-		for r.tracer.received.Load()+failed < seen {
-			if p := r.tracer.readErr.Load(); p != nil {
-				return fmt.Errorf("%w: %w", ErrLostEvents, *p)
-			}
-			if err := sleepCtx(ctx, 200*time.Microsecond); err != nil {
-				return fmt.Errorf("sync recorder: %w", err)
-			}
-		}
-		if failed > 0 {
-			return fmt.Errorf("%w: %d of %d transitions dropped (ring buffer full)", ErrLostEvents, failed, seen)
-		}
+// received and every pending timewait check is done, then checks that the
+// open timelines' sockets still exist. It returns an error wrapping
+// ErrLostEvents if the kernel ever dropped an event, if a timeline lost
+// transitions without any counter seeing it (a state skipped, or an open
+// timeline whose socket is gone: Stats.Gaps, Stats.Vanished), or if the
+// reader failed: the timelines are then suspect and the spec must fail.
+//
+// With namespaces, only their timelines are checked and only their
+// losses reported (a dropped event, which cannot be placed, always is):
+// a shared recorder then fails the spec whose lab lost events, not every
+// spec after it.
+func (r *Recorder) Sync(ctx context.Context, only ...*Namespace) error {
+	if err := r.drained(ctx); err != nil {
+		return err
 	}
 	// One full poll round after this point settles pending timewait checks.
+	if err := r.settle(ctx); err != nil {
+		return err
+	}
+	in := r.spacesOf(only)
+	if err := r.checkOpen(ctx, in); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.lossError(in); err != nil {
+		return err
+	}
+	return r.failed
+}
+
+// spacesOf returns the watched spaces of the namespaces, nil for all.
+func (r *Recorder) spacesOf(nss []*Namespace) map[*space]bool {
+	if len(nss) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := map[*space]bool{}
+	for _, ns := range nss {
+		if sp := r.spaces[ns.Cookie()]; sp != nil {
+			in[sp] = true
+		}
+	}
+	return in
+}
+
+// drained waits until every event the kernel has produced so far has been
+// received; it fails if the kernel dropped any or the reader failed.
+func (r *Recorder) drained(ctx context.Context) error {
+	if r.tracer == nil {
+		return nil
+	}
+	seen, failed, err := r.tracer.counts()
+	if err != nil {
+		return err
+	}
+	for r.tracer.received.Load()+failed < seen {
+		if p := r.tracer.readErr.Load(); p != nil {
+			return fmt.Errorf("%w: %w", ErrLostEvents, *p)
+		}
+		if err := sleepCtx(ctx, 200*time.Microsecond); err != nil {
+			return fmt.Errorf("sync recorder: %w", err)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%w: %d of %d transitions dropped (ring buffer full)", ErrLostEvents, failed, seen)
+	}
+	return nil
+}
+
+// settle waits for two poll rounds: pending timewait checks are done.
+func (r *Recorder) settle(ctx context.Context) error {
 	want := r.pollRound() + 2
 	for r.pollRound() < want {
 		select {
@@ -449,20 +514,26 @@ func (r *Recorder) Sync(ctx context.Context) error {
 			return fmt.Errorf("sync recorder: %w", err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.gapError(); err != nil {
-		return err
-	}
-	return r.failed
+	return nil
 }
 
-// gapError reports the timelines that skip a state; the caller holds r.mu.
-func (r *Recorder) gapError() error {
-	if r.gaps == 0 {
+// lossError reports the transitions lost in the spaces (nil: all) that no
+// counter saw; the caller holds r.mu.
+func (r *Recorder) lossError(in map[*space]bool) error {
+	n, first := 0, ""
+	for _, sp := range r.spaces {
+		if in != nil && !in[sp] {
+			continue
+		}
+		if sp.losses > 0 && first == "" {
+			first = sp.firstLoss
+		}
+		n += sp.losses
+	}
+	if n == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d transitions missing from their timelines; the first: %s", ErrLostEvents, r.gaps, r.firstGap)
+	return fmt.Errorf("%w: %d timelines lost transitions no counter saw; the first: %s", ErrLostEvents, n, first)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

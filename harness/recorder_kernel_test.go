@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +125,85 @@ func TestRecorderStaysBoundedThroughThirtyThousandConnections(t *testing.T) {
 	}
 	if st.Connections > 2*2000 || st.Evicted < 60000-2*2000 {
 		t.Fatalf("recorder not bounded: %+v", st)
+	}
+}
+
+// A timeline that ends in a state its socket has left lost its last
+// transitions, and Sync says so; open sockets the kernel still has pass.
+// The loss is made here by cutting the tail off a recorded timeline, as the
+// rare kernel-side loss described in tracer.go leaves it.
+func TestRecorderFailsOnATimelineWhoseSocketIsGone(t *testing.T) {
+	p := newTestPair(t, PairOptions{})
+	rec := newTestRecorder(t, RecorderOptions{}, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln, err := p.Server.Listen(IPv4, 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr, _ := ln.LocalAddr()
+	open, err := p.Client.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	c, err := p.Client.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLinger(true, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // RST: CLOSED at once, no timewait socket
+	if err := rec.Sync(ctx); err != nil {
+		t.Fatalf("Sync with one open and one closed socket: %v", err)
+	}
+	rec.mu.Lock()
+	cn := rec.conns[c.Cookie()]
+	cn.trans = cn.trans[:2] // ... SYN_SENT -> ESTABLISHED, and nothing after
+	cn.closed = false
+	rec.mu.Unlock()
+	err = rec.Sync(ctx)
+	if !errors.Is(err, ErrLostEvents) || !strings.Contains(err.Error(), "is ESTABLISHED in its timeline, gone from the kernel") {
+		t.Fatalf("Sync = %v, want ErrLostEvents for the vanished socket", err)
+	}
+	if st, _ := rec.Stats(); st.Vanished != 1 {
+		t.Fatalf("stats %+v, want one vanished", st)
+	}
+	// A socket whose timeline never showed its port is found by a dump.
+	d, err := p.Client.Dial(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetLinger(true, 0); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if err := rec.drained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	dn := rec.conns[d.Cookie()]
+	dn.trans = dn.trans[:1] // CLOSED -> SYN_SENT
+	dn.local = netip.AddrPortFrom(dn.local.Addr(), 0)
+	dn.closed = false
+	rec.mu.Unlock()
+	if err := rec.Sync(ctx); !errors.Is(err, ErrLostEvents) {
+		t.Fatalf("Sync = %v, want ErrLostEvents", err)
+	}
+	if st, _ := rec.Stats(); st.Vanished != 2 {
+		t.Fatalf("stats %+v, want two vanished", st)
+	}
+	// The loss is the lab's: another lab on the same recorder syncs clean.
+	q := newTestPair(t, PairOptions{})
+	if err := rec.WatchPair(q); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Sync(ctx, q.Client.NS, q.Server.NS); err != nil {
+		t.Fatalf("Sync of another lab: %v", err)
+	}
+	if err := rec.Sync(ctx, p.Client.NS); !errors.Is(err, ErrLostEvents) {
+		t.Fatalf("Sync of the lab = %v, want ErrLostEvents", err)
 	}
 }

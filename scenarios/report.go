@@ -17,6 +17,9 @@ func WriteText(w io.Writer, r *Result) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "%s %s [%s] %.1fs (%s)\n", verdict, r.Scenario, r.Family, r.Duration.Seconds(), r.File)
+	if r.Rerun != "" {
+		fmt.Fprintf(w, "  rerun: %s\n", r.Rerun)
+	}
 	for _, c := range r.Checks {
 		mark := "ok  "
 		if !c.OK {

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,11 @@ type Result struct {
 	// KernelView is what sock_diag and the recorder's counters said when
 	// the run failed (at the failed step, or after the expectations).
 	KernelView []string `json:"kernel_view,omitempty"`
+	// Rerun says why this is a second run (the first one's recorder lost
+	// events); empty for a first run.
+	Rerun string `json:"rerun,omitempty"`
+
+	lost error // the recorder lost events in this run
 }
 
 // Check is one verdict: a step's result, an expectation, or a failure of
@@ -76,8 +82,11 @@ func (r *Result) pass(where, detail string) {
 func (r *run) finish(ctx context.Context) *Result {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := r.o.Recorder.Sync(sctx); err != nil {
+	if err := r.o.Recorder.Sync(sctx, r.pair.Client.NS, r.pair.Server.NS); err != nil {
 		r.res.fail("recorder", err.Error())
+		if errors.Is(err, harness.ErrLostEvents) {
+			r.res.lost = err
+		}
 	}
 	r.res.Recorder = r.o.Recorder.Mode().String()
 	if reason := r.o.Recorder.Reason(); reason != "" {

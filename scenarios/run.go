@@ -37,7 +37,9 @@ const countdownAfter = 10 * time.Second
 // failed steps and expectations are in the results.
 //
 // The families run at once, each in its own lab: a 60 s TIME_WAIT costs
-// 60 s, not 120.
+// 60 s, not 120. A run whose recorder lost events (harness.ErrLostEvents:
+// its timelines cannot be trusted, whatever they say) is run once more in
+// a fresh lab, and its result says why in Rerun.
 func Run(ctx context.Context, s *Scenario, o Options) ([]*Result, error) {
 	out := make([]*Result, len(s.Lab.Families))
 	errs := make([]error, len(s.Lab.Families))
@@ -46,7 +48,7 @@ func Run(ctx context.Context, s *Scenario, o Options) ([]*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i], errs[i] = runFamily(ctx, s, f, o)
+			out[i], errs[i] = rerunOnLoss(ctx, func() (*Result, error) { return runFamily(ctx, s, f, o) })
 		}()
 	}
 	wg.Wait()
@@ -57,6 +59,22 @@ func Run(ctx context.Context, s *Scenario, o Options) ([]*Result, error) {
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// rerunOnLoss runs once, and once more if the recorder lost events in the
+// first run: the loss is the measurement's, not the kernel behaviour's
+// the scenario is about.
+func rerunOnLoss(ctx context.Context, once func() (*Result, error)) (*Result, error) {
+	res, err := once()
+	if err != nil || res == nil || res.lost == nil || ctx.Err() != nil {
+		return res, err
+	}
+	first := res.lost
+	res, err = once()
+	if res != nil {
+		res.Rerun = fmt.Sprintf("the first run's recorder lost events: %v", first)
+	}
+	return res, err
 }
 
 // run is one family's run: the lab, the sockets by name, the faults.
@@ -126,6 +144,9 @@ func runFamily(ctx context.Context, s *Scenario, f harness.Family, o Options) (*
 	for _, st := range s.Steps {
 		if err := r.step(ctx, st); err != nil {
 			r.res.fail(st.Pos.String(), err.Error())
+			if errors.Is(err, harness.ErrLostEvents) {
+				r.res.lost = err
+			}
 			r.res.KernelView = r.kernelView() // now, before anything moves on
 			break
 		}

@@ -189,7 +189,7 @@ func (r *run) waitState(ctx context.Context, st *Step, e *harness.Endpoint, name
 	deadline := time.Now().Add(d)
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := r.o.Recorder.Sync(sctx)
+		err := r.o.Recorder.Sync(sctx, r.pair.Client.NS, r.pair.Server.NS)
 		cancel()
 		if err != nil {
 			return err

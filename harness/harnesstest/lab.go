@@ -82,7 +82,7 @@ func NewLab(f harness.Family, opts ...harness.PairOptions) *Lab {
 		}
 		// Lost events fail the spec that was running: its timelines
 		// may be incomplete.
-		Expect(r.Sync(ctx)).To(Succeed(), "the recorder lost events")
+		Expect(r.Sync(ctx, p.Client.NS, p.Server.NS)).To(Succeed(), "the recorder lost events")
 		expectNoFaultsLeft(p)
 		Expect(errors.Join(r.Unwatch(p.Client.NS), r.Unwatch(p.Server.NS))).To(Succeed())
 	}, NodeTimeout(10*time.Second))
@@ -121,12 +121,18 @@ func (l *Lab) Connect(ctx context.Context) (client, server, listener *harness.En
 	return client, server, listener
 }
 
+// Sync syncs the recorder for this lab: it fails only on events this
+// lab lost (or on a dropped event, which cannot be placed).
+func (l *Lab) Sync(ctx context.Context) error {
+	return l.Rec.Sync(ctx, l.Client.NS, l.Server.NS)
+}
+
 // Timeline syncs the recorder and returns the endpoint's timeline.
 func (l *Lab) Timeline(e *harness.Endpoint) harness.Timeline {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	Expect(l.Rec.Sync(ctx)).To(Succeed(), "recorder sync")
+	Expect(l.Sync(ctx)).To(Succeed(), "recorder sync")
 	return l.Rec.Timeline(e)
 }
 

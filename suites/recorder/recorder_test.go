@@ -81,7 +81,7 @@ var _ = Describe("the recorder", Label("recorder"), func() {
 			Expect(c2.Close()).To(Succeed()) // s2 TIME_WAIT
 			Eventually(lab.TimelineFunc(s2)).WithContext(ctx).Should(BeInState(TimeWait))
 			take()
-			Expect(lab.Rec.Sync(ctx)).To(Succeed())
+			Expect(lab.Sync(ctx)).To(Succeed())
 
 			checked := 0
 			for _, s := range snaps {
@@ -128,7 +128,7 @@ var _ = Describe("the recorder", Label("recorder"), func() {
 			}
 			wg.Wait()
 			for i, lab := range labs {
-				Expect(lab.Rec.Sync(ctx)).To(Succeed())
+				Expect(lab.Sync(ctx)).To(Succeed())
 				for _, c := range clients[i] {
 					Eventually(lab.TimelineFunc(c)).WithContext(ctx).Should(BeInState(TimeWait))
 					tl := lab.Rec.Timeline(c)
@@ -158,7 +158,7 @@ var _ = Describe("the recorder", Label("recorder"), func() {
 			Expect(rec.WatchPair(lab.Pair)).To(Succeed())
 			client, server, _ := lab.Connect(ctx)
 			polled := func() harness.Timeline {
-				Expect(rec.Sync(ctx)).To(Succeed())
+				Expect(rec.Sync(ctx, lab.Client.NS, lab.Server.NS)).To(Succeed())
 				return rec.Timeline(client)
 			}
 			Eventually(polled).WithContext(ctx).Should(BeInState(Established))
