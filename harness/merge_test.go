@@ -434,3 +434,19 @@ func TestRecorderDropsADuplicateThatArrivesLate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// On Linux 6.1 an accepted socket's first transition, LISTEN -> SYN_RECV,
+// carries its listener's cookie: the listener's timeline stays a listener's,
+// and the child's own timeline starts with its next transition.
+func TestMergeListenerIgnoresItsChildsFirstTransition(t *testing.T) {
+	f := newFixture(t)
+	f.ev(10, 1*ms, tcpstate.Closed, tcpstate.Listen)
+	f.ev(10, 2*ms, tcpstate.Listen, tcpstate.SynRecv) // the child, with the listener's cookie
+	f.ev(11, 2*ms, tcpstate.SynRecv, tcpstate.Established)
+	f.ev(10, 3*ms, tcpstate.Listen, tcpstate.Closed)
+	f.expectStates(10, tcpstate.Listen, tcpstate.Closed)
+	f.expectStates(11, tcpstate.SynRecv, tcpstate.Established)
+	if st, _ := f.r.Stats(); st.Gaps != 0 {
+		t.Fatalf("stats %+v, want no gap", st)
+	}
+}

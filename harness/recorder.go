@@ -244,6 +244,14 @@ func (r *Recorder) deliver(ev *event) {
 	if c.request && r.becomeFull(sp, c, ev) {
 		return
 	}
+	if n := len(c.trans); n > 0 && c.trans[n-1].To == tcpstate.Listen && ev.from == tcpstate.Listen && ev.to == tcpstate.SynRecv {
+		// A listener never goes to SYN_RECV itself: this is the clone of
+		// an accepted socket reporting its first state with its
+		// listener's cookie, as Linux 6.1 does (later kernels give the
+		// child its own at once). The child's next transitions carry its
+		// own cookie and start its timeline, from SYN_RECV.
+		return
+	}
 	if n := len(c.trans); n > 0 && c.trans[n-1].Source == Traced {
 		last := c.trans[n-1]
 		switch {
