@@ -78,6 +78,9 @@ func writeRun(b *strings.Builder, i int, r *Result) {
 		i, verdictClass(r), html.EscapeString(r.Scenario), r.Family, verdictWord(r), html.EscapeString(r.Scenario), r.Family)
 	fmt.Fprintf(b, `<p>%s &middot; kernel %s &middot; recorder: %s &middot; %.1f s</p>`,
 		html.EscapeString(r.File), html.EscapeString(r.Kernel), html.EscapeString(r.Recorder), r.Duration.Seconds())
+	if r.Rerun != "" {
+		fmt.Fprintf(b, `<p class="rerun">second run: %s</p>`, html.EscapeString(r.Rerun))
+	}
 	if len(r.Faults) > 0 {
 		b.WriteString("<table><tr><th>fault</th><th>what</th><th>backend</th><th>packets</th></tr>")
 		for _, f := range r.Faults {

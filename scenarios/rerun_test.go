@@ -47,3 +47,18 @@ func TestRunIsRepeatedOnlyWhenTheRecorderLostEvents(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// A second run says so in the text and the HTML report.
+func TestReportsSayARunIsASecondOne(t *testing.T) {
+	r := &Result{Scenario: "x", Family: "IPv4", Passed: true, Rerun: "the first run's recorder lost events: gone"}
+	var text strings.Builder
+	WriteText(&text, r)
+	if !strings.Contains(text.String(), "  rerun: the first run's recorder lost events: gone\n") {
+		t.Fatalf("text report:\n%s", text.String())
+	}
+	var page strings.Builder
+	writeRun(&page, 0, r)
+	if !strings.Contains(page.String(), "second run: the first run&#39;s recorder lost events: gone") {
+		t.Fatalf("html report:\n%s", page.String())
+	}
+}
