@@ -9,17 +9,25 @@ import (
 	"github.com/tcplab/tcplab/harness/tcpstate"
 )
 
-// Lookup finds full and timewait sockets by 4-tuple and cookie, and
-// nothing for a wrong cookie.
-func TestDiagLookupFindsFullAndTimewaitSockets(t *testing.T) {
+// newTestDiag builds a pair and a sock_diag connection in its client
+// namespace, both closed at the test's end, and a 10 s context.
+func newTestDiag(t *testing.T) (*Pair, *Diag, context.Context) {
+	t.Helper()
 	p := newTestPair(t, PairOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	d, err := p.Client.NS.NewDiag()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	t.Cleanup(func() { _ = d.Close() })
+	return p, d, ctx
+}
+
+// Lookup finds full and timewait sockets by 4-tuple and cookie, and
+// nothing for a wrong cookie.
+func TestDiagLookupFindsFullAndTimewaitSockets(t *testing.T) {
+	p, d, ctx := newTestDiag(t)
 	for _, f := range []Family{IPv4, IPv6} {
 		ln, _ := p.Server.Listen(f, 0, 8)
 		addr, _ := ln.LocalAddr()
@@ -66,14 +74,7 @@ func TestDiagLookupFindsFullAndTimewaitSockets(t *testing.T) {
 // itself: sockets that exist are found in either family, a wrong cookie
 // (ESTALE) or an unused tuple (ENOENT) finds nothing and fails nothing.
 func TestDiagLookupAllAnswersEveryKey(t *testing.T) {
-	p := newTestPair(t, PairOptions{})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	d, err := p.Client.NS.NewDiag()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	p, d, ctx := newTestDiag(t)
 	var keys []SocketKey
 	want := map[uint64]bool{}
 	for i := range lookupBatch + 10 {

@@ -411,7 +411,7 @@ func TestRecorderCountsATimelineThatSkipsAState(t *testing.T) {
 	if st, _ := f.r.Stats(); st.Gaps != 1 {
 		t.Fatalf("gaps %d, want 1", st.Gaps)
 	}
-	err := f.r.lossError(nil)
+	err := lossError(f.r.scope(nil))
 	if !errors.Is(err, ErrLostEvents) || !strings.Contains(err.Error(), "ESTABLISHED, then FIN_WAIT1 -> FIN_WAIT2") {
 		t.Fatalf("gap error %v", err)
 	}
@@ -430,7 +430,7 @@ func TestRecorderDropsADuplicateThatArrivesLate(t *testing.T) {
 	if st, _ := f.r.Stats(); st.Gaps != 0 || st.Duplicates != 1 {
 		t.Fatalf("stats %+v, want one duplicate and no gap", st)
 	}
-	if err := f.r.lossError(nil); err != nil {
+	if err := lossError(f.r.scope(nil)); err != nil {
 		t.Fatal(err)
 	}
 }

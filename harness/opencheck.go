@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,12 +20,12 @@ const vanishWait = 100 * time.Millisecond
 // whose last transition does not arrive within vanishWait, lost its last
 // transitions without any counter noticing (see tracer.go): it is counted
 // in Stats.Vanished and fails Sync.
-func (r *Recorder) checkOpen(ctx context.Context, in map[*space]bool) error {
+func (r *Recorder) checkOpen(ctx context.Context, spaces []*space) error {
 	if r.tracer == nil {
 		return nil
 	}
 	var gone []uint64
-	for sp, ks := range r.openKeys(in) {
+	for sp, ks := range r.openKeys(spaces) {
 		var found []DiagSocket
 		var err error
 		if ks.untupled {
@@ -33,6 +34,9 @@ func (r *Recorder) checkOpen(ctx context.Context, in map[*space]bool) error {
 			found, err = sp.diag.Sockets(AllStates)
 		} else {
 			found, err = sp.diag.LookupAll(ks.keys)
+		}
+		if errors.Is(err, ErrClosed) {
+			continue // unwatched meanwhile
 		}
 		if err != nil {
 			return fmt.Errorf("check open sockets: %w", err)
@@ -82,24 +86,25 @@ type openSockets struct {
 	untupled bool
 }
 
-// openKeys lists the open traced sockets to look for, by namespace, in
-// the spaces in (nil: all).
-func (r *Recorder) openKeys(in map[*space]bool) map[*space]*openSockets {
+// openKeys lists the spaces' open traced sockets to look for.
+func (r *Recorder) openKeys(spaces []*space) map[*space]*openSockets {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := map[*space]*openSockets{}
-	for ck, c := range r.conns {
-		if in != nil && !in[c.space] || !r.isOpenTraced(c) {
-			continue
+	for _, sp := range spaces {
+		o := &openSockets{}
+		for _, ck := range sp.order {
+			c := r.conns[ck]
+			if c == nil || !r.isOpenTraced(c) {
+				continue
+			}
+			o.keys = append(o.keys, SocketKey{c.local, c.remote, ck})
+			if !c.local.IsValid() || c.local.Port() == 0 || !c.remote.IsValid() || c.remote.Port() == 0 {
+				o.untupled = true
+			}
 		}
-		o := out[c.space]
-		if o == nil {
-			o = &openSockets{}
-			out[c.space] = o
-		}
-		o.keys = append(o.keys, SocketKey{c.local, c.remote, ck})
-		if !c.local.IsValid() || c.local.Port() == 0 || !c.remote.IsValid() || c.remote.Port() == 0 {
-			o.untupled = true
+		if len(o.keys) > 0 {
+			out[sp] = o
 		}
 	}
 	return out

@@ -458,32 +458,36 @@ func (r *Recorder) Sync(ctx context.Context, only ...*Namespace) error {
 	if err := r.settle(ctx); err != nil {
 		return err
 	}
-	in := r.spacesOf(only)
-	if err := r.checkOpen(ctx, in); err != nil {
+	spaces := r.scope(only)
+	if err := r.checkOpen(ctx, spaces); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.lossError(in); err != nil {
+	if err := lossError(spaces); err != nil {
 		return err
 	}
 	return r.failed
 }
 
-// spacesOf returns the watched spaces of the namespaces, nil for all.
-func (r *Recorder) spacesOf(nss []*Namespace) map[*space]bool {
-	if len(nss) == 0 {
-		return nil
-	}
+// scope returns the watched spaces of the namespaces, every watched space
+// when none are named.
+func (r *Recorder) scope(nss []*Namespace) []*space {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	in := map[*space]bool{}
+	var out []*space
+	if len(nss) == 0 {
+		for _, sp := range r.spaces {
+			out = append(out, sp)
+		}
+		return out
+	}
 	for _, ns := range nss {
 		if sp := r.spaces[ns.Cookie()]; sp != nil {
-			in[sp] = true
+			out = append(out, sp)
 		}
 	}
-	return in
+	return out
 }
 
 // drained waits until every event the kernel has produced so far has been
@@ -525,14 +529,11 @@ func (r *Recorder) settle(ctx context.Context) error {
 	return nil
 }
 
-// lossError reports the transitions lost in the spaces (nil: all) that no
-// counter saw; the caller holds r.mu.
-func (r *Recorder) lossError(in map[*space]bool) error {
+// lossError reports the transitions lost in the spaces that no counter
+// saw; the caller holds r.mu.
+func lossError(spaces []*space) error {
 	n, first := 0, ""
-	for _, sp := range r.spaces {
-		if in != nil && !in[sp] {
-			continue
-		}
+	for _, sp := range spaces {
 		if sp.losses > 0 && first == "" {
 			first = sp.firstLoss
 		}
